@@ -1,0 +1,40 @@
+// Instrument software writes whatever its Windows code page or .NET default gives:
+// a byte order mark decides where there is one, the source's code page otherwise.
+import iconv from 'iconv-lite';
+
+export interface Encoding {
+  /** iconv-lite name. */
+  name: string;
+  /** Bytes of the byte order mark at the file's start. */
+  bomLength: number;
+  /** Bytes per code unit: where a line break can sit. */
+  unit: 1 | 2;
+  bigEndian: boolean;
+}
+
+export class EncodingError extends Error {
+  readonly code = 'encoding_unsupported';
+}
+
+export function detectEncoding(head: Buffer, fallback: string): Encoding {
+  if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) {
+    return { name: 'utf8', bomLength: 3, unit: 1, bigEndian: false };
+  }
+  if (head[0] === 0xff && head[1] === 0xfe) {
+    return { name: 'utf16le', bomLength: 2, unit: 2, bigEndian: false };
+  }
+  if (head[0] === 0xfe && head[1] === 0xff) {
+    return { name: 'utf16be', bomLength: 2, unit: 2, bigEndian: true };
+  }
+  if (!iconv.encodingExists(fallback)) {
+    throw new EncodingError(`unknown encoding "${fallback}"`);
+  }
+  const unit = /^utf-?16/i.test(fallback) ? 2 : 1;
+  return { name: fallback, bomLength: 0, unit, bigEndian: /be$/i.test(fallback) };
+}
+
+/** Invalid bytes become U+FFFD: counted by the caller, never fatal. */
+export function decode(bytes: Buffer, encoding: Encoding): string {
+  if (encoding.name === 'utf8' || encoding.name === 'utf-8') return bytes.toString('utf8');
+  return iconv.decode(bytes, encoding.name, { stripBOM: false });
+}

@@ -1,0 +1,73 @@
+// Frames decoded lines into entries: an entry starts at a line the format recognises and
+// takes the continuation lines (stack traces, wrapped XML) that follow it.
+export interface Line {
+  text: string;
+  start: number;
+  end: number;
+}
+
+export interface Entry {
+  lines: string[];
+  /** Byte range of the entry in its file. */
+  start: number;
+  end: number;
+  /** The entry was cut at the size limit. */
+  truncated: boolean;
+}
+
+export interface FrameRules {
+  startsEntry(text: string): boolean;
+  /** Where a format marks an entry's end (`</event>`), it need not wait for the next one. */
+  endsEntry?(text: string): boolean;
+  maxEntryChars: number;
+}
+
+export interface Framed {
+  entries: Entry[];
+  /** An entry that may still grow: it is re-read next time, not yet an item. */
+  open: Entry | null;
+  /** Lines outside any entry (before the first start line). */
+  orphans: number;
+}
+
+export function frameLines(lines: Iterable<Line>, rules: FrameRules): Framed {
+  const entries: Entry[] = [];
+  let open: (Entry & { chars: number }) | null = null;
+  let orphans = 0;
+  const close = () => {
+    if (open)
+      entries.push({
+        lines: open.lines,
+        start: open.start,
+        end: open.end,
+        truncated: open.truncated,
+      });
+    open = null;
+  };
+  for (const line of lines) {
+    if (rules.startsEntry(line.text)) {
+      close();
+      open = { lines: [], start: line.start, end: line.start, truncated: false, chars: 0 };
+    } else if (!open) {
+      orphans++;
+      continue;
+    }
+    if (open.chars + line.text.length <= rules.maxEntryChars) {
+      open.lines.push(line.text);
+      open.chars += line.text.length;
+    } else {
+      if (open.lines.length === 0) open.lines.push(line.text.slice(0, rules.maxEntryChars));
+      open.truncated = true;
+    }
+    open.end = line.end;
+    if (rules.endsEntry?.(line.text)) close();
+  }
+  const last = open as (Entry & { chars: number }) | null;
+  return {
+    entries,
+    open: last
+      ? { lines: last.lines, start: last.start, end: last.end, truncated: last.truncated }
+      : null,
+    orphans,
+  };
+}

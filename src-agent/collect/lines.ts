@@ -1,0 +1,53 @@
+// Splits raw bytes at line feeds without decoding first, so every line keeps its exact
+// byte offset in the file: the offset the tail cursor stores.
+import type { Encoding } from './decode.ts';
+
+export interface RawLine {
+  /** Byte offset of the line's first byte in the file. */
+  start: number;
+  /** Byte offset just past its line feed. */
+  end: number;
+  /** The line's bytes without CR/LF. */
+  bytes: Buffer;
+}
+
+/**
+ * Complete lines of `chunk`, which starts at file offset `base`. A trailing partial line
+ * is not returned: it is no entry until its writer finishes it.
+ */
+export function splitLines(chunk: Buffer, base: number, encoding: Encoding): RawLine[] {
+  const lines: RawLine[] = [];
+  const unit = encoding.unit;
+  let from = 0;
+  let search = 0;
+  while (search < chunk.length) {
+    const lf = findLineFeed(chunk, search, encoding);
+    if (lf < 0) break;
+    let stop = lf;
+    if (isCarriageReturnBefore(chunk, lf, encoding)) stop -= unit;
+    lines.push({ start: base + from, end: base + lf + unit, bytes: chunk.subarray(from, stop) });
+    from = lf + unit;
+    search = from;
+  }
+  return lines;
+}
+
+function findLineFeed(chunk: Buffer, from: number, encoding: Encoding): number {
+  if (encoding.unit === 1) return chunk.indexOf(0x0a, from);
+  // A UTF-16 line feed is 0A 00 (LE) or 00 0A (BE) at an even position.
+  const pattern = encoding.bigEndian ? LF_BE : LF_LE;
+  let at = chunk.indexOf(pattern, from);
+  while (at >= 0 && at % 2 !== 0) at = chunk.indexOf(pattern, at + 1);
+  return at;
+}
+
+const LF_LE = Buffer.from([0x0a, 0x00]);
+const LF_BE = Buffer.from([0x00, 0x0a]);
+
+function isCarriageReturnBefore(chunk: Buffer, lf: number, encoding: Encoding): boolean {
+  if (encoding.unit === 1) return lf > 0 && chunk[lf - 1] === 0x0d;
+  if (lf < 2) return false;
+  return encoding.bigEndian
+    ? chunk[lf - 2] === 0x00 && chunk[lf - 1] === 0x0d
+    : chunk[lf - 2] === 0x0d && chunk[lf - 1] === 0x00;
+}

@@ -1,0 +1,18 @@
+// Privacy before anything reaches the outbox: user names and file paths never leave
+// the instrument PC, whatever the log line says.
+
+// A Windows drive or UNC path runs until a quote, a `: ` / `, ` pause, or the end of the text.
+const WINDOWS_PATH =
+  /(?:\b[A-Za-z]:\\|\\\\[^\\\s]+\\)(?:[^"'<>|:\r\n]|:(?!\s|$))*?(?=["'<>|\r\n]|[:,;]\s|[:,;]?$|\s+\(|$)/g;
+const POSIX_HOME = /(?:\/home|\/Users)\/[^\s"'<>|]+/g;
+const USER_ATTR = /\b(?:user(?:name)?|login|account)\s*[=:]\s*("[^"]*"|'[^']*'|\S+)/gi;
+
+export function redactMessage(text: string): string {
+  return text
+    .replace(WINDOWS_PATH, '<path>')
+    .replace(POSIX_HOME, '<path>')
+    .replace(
+      USER_ATTR,
+      (match, value: string) => match.slice(0, match.length - value.length) + '<user>',
+    );
+}

@@ -1,0 +1,45 @@
+// Log timestamps come in several shapes; those without an offset are the host's local
+// time (or UTC where the profile says so), those with one are taken as written.
+export type DateOrder = 'ymd' | 'mdy' | 'dmy';
+export type Zone = 'local' | 'utc';
+
+const NUMBERS =
+  /^(\d{1,4})[-/.](\d{1,2})[-/.](\d{1,4})[T ](\d{1,2}):(\d{2}):(\d{2})(?:[.,](\d+))?\s*(Z|[+-]\d{2}:?\d{2})?$/;
+
+/** Milliseconds since the epoch, or NaN when the text is not a timestamp of this order. */
+export function parseTimestamp(text: string, order: DateOrder, zone: Zone): number {
+  const m = NUMBERS.exec(text.trim());
+  if (!m) return NaN;
+  const [a, b, c] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const [year, month, day] = order === 'ymd' ? [a, b, c] : order === 'mdy' ? [c, a, b] : [c, b, a];
+  const [hour, minute, second] = [Number(m[4]), Number(m[5]), Number(m[6])];
+  const ms = m[7] ? Math.floor(Number(`0.${m[7]}`) * 1000) : 0;
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
+    return NaN;
+  }
+  const offset = m[8];
+  if (offset) {
+    const utc = Date.UTC(year, month - 1, day, hour, minute, second, ms);
+    if (offset === 'Z') return utc;
+    const sign = offset.startsWith('-') ? -1 : 1;
+    const digits = offset.slice(1).replace(':', '');
+    const minutes = Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2));
+    return utc - sign * minutes * 60_000;
+  }
+  return zone === 'utc'
+    ? Date.UTC(year, month - 1, day, hour, minute, second, ms)
+    : new Date(year, month - 1, day, hour, minute, second, ms).getTime();
+}
+
+/** ISO 8601 in the host's offset, so a service engineer reads the lab's wall-clock time. */
+export function toLocalIso(epochMs: number): string {
+  const d = new Date(epochMs);
+  const offsetMin = -d.getTimezoneOffset();
+  const local = new Date(epochMs + offsetMin * 60_000).toISOString().slice(0, 23);
+  if (offsetMin === 0) return `${local}Z`;
+  const sign = offsetMin < 0 ? '-' : '+';
+  const abs = Math.abs(offsetMin);
+  const hh = String(Math.floor(abs / 60)).padStart(2, '0');
+  const mm = String(abs % 60).padStart(2, '0');
+  return `${local}${sign}${hh}:${mm}`;
+}

@@ -1,0 +1,58 @@
+// The one configuration model: the CLI reads it from a JSON file, the tray app will
+// write it from its settings window; both go through this schema.
+import { z } from 'zod';
+import { DEVICE_KINDS } from '../transport/codec.ts';
+
+const sourceOverride = z
+  .object({
+    folder: z.string().min(1).optional(),
+    enabled: z.boolean().optional(),
+    /** Code page for files without a byte order mark (iconv-lite name, e.g. cp1252). */
+    encoding: z.string().min(1).optional(),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    serverUrl: z
+      .string()
+      .url()
+      .refine((u) => /^wss?:\/\//i.test(u), { message: 'must be a wss:// URL' }),
+    caFile: z.string().min(1).optional(),
+    dataDir: z.string().min(1),
+    device: z
+      .object({
+        id: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, . _ - (at most 64)'),
+        kind: z.enum(DEVICE_KINDS),
+        model: z.string().min(1).max(128).optional(),
+      })
+      .strict(),
+    sources: z.record(z.string(), sourceOverride).default({}),
+    /** A folder of profile files (`em.json`, ...) that replaces the shipped ones. */
+    profilesDir: z.string().min(1).optional(),
+    collect: z
+      .object({
+        /** The safety-net scan for changes the file watcher missed (network folders). */
+        pollIntervalSec: z.number().min(0.1).max(3600).default(2),
+      })
+      .strict()
+      .default({ pollIntervalSec: 2 }),
+    proxy: z
+      .object({
+        url: z.string().url(),
+        auth: z.enum(['none', 'basic', 'digest', 'ntlm']).default('none'),
+        username: z.string().optional(),
+        domain: z.string().optional(),
+      })
+      .strict()
+      .optional()
+      .refine((p) => p === undefined, {
+        message: 'connecting through a proxy is not supported by this version yet',
+      }),
+  })
+  .strict();
+
+export type AgentConfig = z.infer<typeof configSchema>;
+export type SourceOverride = z.infer<typeof sourceOverride>;

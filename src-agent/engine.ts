@@ -1,0 +1,191 @@
+// Wires collection, the outbox and the session, owns their lifecycle, and emits one
+// typed status snapshot. It knows nothing of how it is hosted (CLI or tray app).
+import { EventEmitter } from 'node:events';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { Collector } from './collect/collector.ts';
+import { resolveSources } from './collect/sources.ts';
+import type { AgentConfig } from './config/schema.ts';
+import { lockDataDir } from './data-lock.ts';
+import { silentLogger, type Logger } from './log.ts';
+import { Outbox } from './outbox/outbox.ts';
+import { loadProfile, BUILTIN_PROFILES_DIR } from './profiles/load.ts';
+import { createRequestHandler } from './requests/handle.ts';
+import { detectKeyStore, type KeyStoreInfo } from './secrets/keystore.ts';
+import { EnvSecrets, type SecretSource } from './secrets/secrets.ts';
+import type { StatusSnapshot } from './status.ts';
+import { writeStatusFile } from './status-file.ts';
+import { Session } from './transport/session.ts';
+import { trustAnchors } from './transport/tls.ts';
+import { AGENT_VERSION } from './version.ts';
+
+export interface EngineOptions {
+  log?: Logger;
+  secrets?: SecretSource;
+  /** Allows ws:// for development; reported in the status, never silent. */
+  insecure?: boolean;
+  /** How often the status snapshot is refreshed for listeners and the status file. */
+  statusIntervalMs?: number;
+}
+
+export class InsecureUrlError extends Error {
+  readonly code = 'insecure_url';
+}
+
+export class Engine {
+  private readonly log: Logger;
+  private readonly events = new EventEmitter<{ status: [StatusSnapshot] }>();
+  private outbox: Outbox | null = null;
+  private collector: Collector | null = null;
+  private session: Session | null = null;
+  private keyStore: KeyStoreInfo = { name: 'none', available: false, detail: 'not checked yet' };
+  private startedAt: string | null = null;
+  private stateSince = new Date().toISOString();
+  private statusTimer: NodeJS.Timeout | null = null;
+  private unlock: (() => Promise<void>) | null = null;
+  private lastPublished = '';
+  private statusWrites: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly config: AgentConfig,
+    private readonly options: EngineOptions = {},
+  ) {
+    this.log = options.log ?? silentLogger();
+    if (/^ws:\/\//i.test(config.serverUrl) && !options.insecure) {
+      throw new InsecureUrlError(
+        'serverUrl: ws:// sends data unencrypted; use wss:// (or the insecure development switch)',
+      );
+    }
+  }
+
+  async start(): Promise<void> {
+    const { config, log } = this;
+    await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+    this.unlock = await lockDataDir(config.dataDir);
+    try {
+      const profile = await loadProfile(
+        config.device.kind,
+        config.profilesDir ?? BUILTIN_PROFILES_DIR,
+      );
+      const sources = resolveSources(profile, config.sources);
+      this.keyStore = await detectKeyStore();
+      log.info(`key store: ${this.keyStore.name} (${this.keyStore.detail})`);
+      if (this.options.insecure)
+        log.warn('INSECURE DEVELOPMENT MODE: ws:// without TLS is allowed');
+
+      this.outbox = await Outbox.open(path.join(config.dataDir, 'outbox.db'));
+      const secrets = this.options.secrets ?? new EnvSecrets();
+      this.session = new Session({
+        url: config.serverUrl,
+        token: await secrets.get('device-token'),
+        device: { id: config.device.id, kind: config.device.kind, model: config.device.model },
+        agentVersion: AGENT_VERSION,
+        ca: await trustAnchors(config.caFile),
+        outbox: this.outbox,
+        log: log.child({ part: 'session' }),
+        handleRequest: this.auditedRequests(),
+      });
+      this.session.on('state', (state, error) => {
+        this.stateSince = new Date().toISOString();
+        log.info(
+          { state, code: error?.code },
+          `connection ${state}${error ? `: ${error.message}` : ''}`,
+        );
+        this.publish();
+      });
+      this.collector = new Collector(sources, this.outbox, log.child({ part: 'collect' }), {
+        pollIntervalMs: config.collect.pollIntervalSec * 1000,
+      });
+      this.startedAt = new Date().toISOString();
+      log.info(
+        { device: config.device.id, sources: sources.map((s) => s.id) },
+        `agent ${AGENT_VERSION} starting for ${config.device.id} (${config.device.kind})`,
+      );
+      this.session.start();
+      await this.collector.start();
+      this.statusTimer = setInterval(() => this.publish(), this.options.statusIntervalMs ?? 1000);
+      this.publish();
+    } catch (err) {
+      await this.release();
+      throw err;
+    }
+  }
+
+  /** Stops reading, lets in-flight sends finish (at most 5 s), closes the database. */
+  async stop(): Promise<void> {
+    if (this.statusTimer) clearInterval(this.statusTimer);
+    this.statusTimer = null;
+    await this.collector?.stop();
+    await this.session?.stop(5000);
+    this.publish();
+    await this.statusWrites;
+    await this.release();
+    this.log.info('agent stopped');
+  }
+
+  status(): StatusSnapshot {
+    const { config } = this;
+    const session = this.session;
+    return {
+      agent: { version: AGENT_VERSION, pid: process.pid, startedAt: this.startedAt },
+      device: { ...config.device },
+      server: { url: config.serverUrl, insecure: this.options.insecure === true },
+      connection: {
+        state: session?.state ?? 'stopped',
+        since: this.stateSince,
+        lastError: session?.lastError ?? null,
+        session: session?.sessionId ?? null,
+      },
+      outbox: {
+        stream: this.outbox?.stream ?? null,
+        pending: this.outbox?.pending ?? 0,
+        oldestTs: null,
+        sent: session?.counters.sent ?? 0,
+        acked: session?.counters.acked ?? 0,
+        dropped: 0,
+        lastAckAt: session?.counters.lastAckAt ?? null,
+      },
+      sources: this.collector?.status() ?? [],
+      keyStore: { ...this.keyStore },
+      updatedAt: new Date().toISOString(),
+    };
+  }
+
+  onStatus(listener: (status: StatusSnapshot) => void): () => void {
+    this.events.on('status', listener);
+    return () => this.events.off('status', listener);
+  }
+
+  private publish(): void {
+    const status = this.status();
+    const { updatedAt: _, ...comparable } = status;
+    const key = JSON.stringify(comparable);
+    if (key === this.lastPublished) return;
+    this.lastPublished = key;
+    this.events.emit('status', status);
+    this.statusWrites = this.statusWrites
+      .then(() => writeStatusFile(this.config.dataDir, status))
+      .catch((err: Error) => this.log.warn(`cannot write the status file: ${err.message}`));
+  }
+
+  private auditedRequests() {
+    const handle = createRequestHandler({ status: () => this.status() });
+    return async (request: Parameters<typeof handle>[0]) => {
+      const answer = await handle(request);
+      this.log.info(
+        { audit: true, op: request.op, id: request.id, ok: answer.ok, code: answer.error?.code },
+        `server request ${request.op}: ${answer.ok ? 'answered' : `refused (${answer.error?.code})`}`,
+      );
+      return answer;
+    };
+  }
+
+  private async release(): Promise<void> {
+    await this.outbox
+      ?.close()
+      .catch((err: Error) => this.log.error(`closing the outbox: ${err.message}`));
+    this.outbox = null;
+    await this.unlock?.();
+    this.unlock = null;
+  }
+}

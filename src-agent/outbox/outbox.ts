@@ -1,0 +1,198 @@
+// The durable outbox: items wait here, numbered, until the server acknowledges them.
+// Items, the tail cursors that produced them and the last state values are written in
+// one transaction, so after a crash either all of a batch exists or none of it does and
+// its log lines are simply read again.
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { NewItem } from '../transport/codec.ts';
+import { SqliteDb, type Tx } from './sqlite.ts';
+
+export interface FileCursor {
+  source: string;
+  /** Path relative to the source's folder. */
+  path: string;
+  /** Device and inode (or file id): tells a recreated file from the old one. */
+  identity: string;
+  /** Hash of the file's first bytes, for file systems without stable identities. */
+  fingerprint: string;
+  offset: number;
+}
+
+export interface StoredBatch {
+  seqs: number[];
+  /** Text of each item as sent, seq first. */
+  frames: string[];
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  ts TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cursors (
+  source TEXT NOT NULL,
+  path TEXT NOT NULL,
+  identity TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  offset INTEGER NOT NULL,
+  PRIMARY KEY (source, path)
+);
+CREATE TABLE IF NOT EXISTS last_states (
+  source TEXT NOT NULL,
+  name TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (source, name)
+);
+`;
+
+export class Outbox extends EventEmitter<{ appended: [] }> {
+  private pendingCount = 0;
+  private readonly lastStates = new Map<string, string>();
+
+  private constructor(
+    private readonly db: SqliteDb,
+    readonly stream: string,
+  ) {
+    super();
+  }
+
+  static async open(file: string): Promise<Outbox> {
+    const db = await SqliteDb.open(file);
+    // WAL keeps readers (the `status` command) off the writer's back; NORMAL sync is
+    // crash-safe for the process, and a power cut only rolls back whole batches.
+    await db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
+    await db.exec(SCHEMA);
+    const stream = await db.transaction(async (tx) => {
+      const row = await tx.get<{ value: string }>(`SELECT value FROM meta WHERE key = 'stream'`);
+      if (row) return row.value;
+      const created = randomUUID();
+      await tx.run(`INSERT INTO meta (key, value) VALUES ('stream', ?)`, [created]);
+      return created;
+    });
+    const outbox = new Outbox(db, stream);
+    const count = await db.get<{ n: number }>('SELECT count(*) AS n FROM items');
+    outbox.pendingCount = count?.n ?? 0;
+    for (const row of await db.all<{ source: string; name: string; value: string }>(
+      'SELECT source, name, value FROM last_states',
+    )) {
+      outbox.lastStates.set(stateKey(row.source, row.name), row.value);
+    }
+    return outbox;
+  }
+
+  /** What a stopped agent's outbox holds, read without taking it over. */
+  static async peek(
+    file: string,
+  ): Promise<{ stream: string | null; pending: number; oldestTs: string | null }> {
+    const db = await SqliteDb.open(file, { readonly: true });
+    try {
+      const stream = await db.get<{ value: string }>(`SELECT value FROM meta WHERE key = 'stream'`);
+      const count = await db.get<{ n: number }>('SELECT count(*) AS n FROM items');
+      const oldest = await db.get<{ ts: string }>('SELECT ts FROM items ORDER BY seq LIMIT 1');
+      return {
+        stream: stream?.value ?? null,
+        pending: count?.n ?? 0,
+        oldestTs: oldest?.ts ?? null,
+      };
+    } finally {
+      await db.close();
+    }
+  }
+
+  get pending(): number {
+    return this.pendingCount;
+  }
+
+  async cursors(source: string): Promise<FileCursor[]> {
+    return this.db.all<FileCursor>(
+      'SELECT source, path, identity, fingerprint, offset FROM cursors WHERE source = ?',
+      [source],
+    );
+  }
+
+  /**
+   * Stores items and the cursors that produced them atomically. `state` items whose value
+   * equals the last one stored for their source and name are left out.
+   */
+  async append(items: readonly NewItem[], cursors: readonly FileCursor[]): Promise<number> {
+    const changed = new Map<string, string>();
+    const kept = items.filter((item) => {
+      if (item.kind !== 'state') return true;
+      const key = stateKey(item.source, item.name);
+      const value = JSON.stringify(item.value);
+      if ((changed.get(key) ?? this.lastStates.get(key)) === value) return false;
+      changed.set(key, value);
+      return true;
+    });
+    await this.db.transaction(async (tx) => {
+      if (kept.length > 0) {
+        // One statement for the whole batch: json_each keeps the array's order, and
+        // AUTOINCREMENT hands out seqs that are never reused, even after deletes.
+        await tx.run(
+          `INSERT INTO items (ts, kind, body)
+           SELECT json_extract(value, '$.ts'), json_extract(value, '$.kind'), value
+           FROM json_each(?)`,
+          [JSON.stringify(kept)],
+        );
+      }
+      for (const c of cursors) await saveCursor(tx, c);
+      for (const [key, value] of changed) {
+        const [source, name] = splitStateKey(key);
+        await tx.run(
+          `INSERT INTO last_states (source, name, value) VALUES (?, ?, ?)
+           ON CONFLICT (source, name) DO UPDATE SET value = excluded.value`,
+          [source, name, value],
+        );
+      }
+    });
+    for (const [key, value] of changed) this.lastStates.set(key, value);
+    this.pendingCount += kept.length;
+    if (kept.length > 0) this.emit('appended');
+    return kept.length;
+  }
+
+  /** Items after `afterSeq`, oldest first, as the JSON text they are sent in. */
+  async read(afterSeq: number, limit: number): Promise<StoredBatch | null> {
+    const rows = await this.db.all<{ seq: number; body: string }>(
+      'SELECT seq, body FROM items WHERE seq > ? ORDER BY seq LIMIT ?',
+      [afterSeq, limit],
+    );
+    if (rows.length === 0) return null;
+    // The stored body is the item's JSON object: splice the seq in rather than re-encode.
+    return {
+      seqs: rows.map((r) => r.seq),
+      frames: rows.map((r) => `{"seq":${r.seq},${r.body.slice(1)}`),
+    };
+  }
+
+  /** Deletes everything up to `upTo`: the server has stored it durably. */
+  async acknowledge(upTo: number): Promise<number> {
+    const { changes } = await this.db.run('DELETE FROM items WHERE seq <= ?', [upTo]);
+    this.pendingCount = Math.max(0, this.pendingCount - changes);
+    return changes;
+  }
+
+  async oldestTs(): Promise<string | null> {
+    const row = await this.db.get<{ ts: string }>('SELECT ts FROM items ORDER BY seq LIMIT 1');
+    return row?.ts ?? null;
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+}
+
+function saveCursor(tx: Tx, c: FileCursor) {
+  return tx.run(
+    `INSERT INTO cursors (source, path, identity, fingerprint, offset) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT (source, path) DO UPDATE SET identity = excluded.identity,
+       fingerprint = excluded.fingerprint, offset = excluded.offset`,
+    [c.source, c.path, c.identity, c.fingerprint, c.offset],
+  );
+}
+
+const stateKey = (source: string, name: string) => `${source}\u0000${name}`;
+const splitStateKey = (key: string) => key.split('\u0000') as [string, string];

@@ -1,0 +1,49 @@
+// The one status snapshot: the CLI's `status`, the server's `status` op and the tray
+// window all show this object, so they can never disagree.
+export const CONNECTION_STATES = [
+  'connecting',
+  'connected',
+  'offline',
+  'unauthorised',
+  'error',
+  'stopped',
+] as const;
+export type ConnectionState = (typeof CONNECTION_STATES)[number];
+
+export interface CodedError {
+  code: string;
+  message: string;
+}
+
+export interface SourceStatus {
+  id: string;
+  folder: string;
+  files: number;
+  lastEventAt: string | null;
+  errors: number;
+  lastError: CodedError | null;
+}
+
+export interface StatusSnapshot {
+  agent: { version: string; pid: number; startedAt: string | null };
+  device: { id: string; kind: string; model?: string };
+  server: { url: string; insecure: boolean };
+  connection: {
+    state: ConnectionState;
+    since: string;
+    lastError: CodedError | null;
+    session: string | null;
+  };
+  outbox: {
+    stream: string | null;
+    pending: number;
+    oldestTs: string | null;
+    sent: number;
+    acked: number;
+    dropped: number;
+    lastAckAt: string | null;
+  };
+  sources: SourceStatus[];
+  keyStore: { name: string; available: boolean; detail: string };
+  updatedAt: string;
+}

@@ -1,0 +1,359 @@
+// The agent's side of protocol v1: dial out, hello/welcome, a window of items frames,
+// cumulative acks, heartbeats, and reconnecting by the rules of protocol.md.
+import { EventEmitter } from 'node:events';
+import WebSocket from 'ws';
+import type { Logger } from '../log.ts';
+import type { Outbox } from '../outbox/outbox.ts';
+import type { CodedError, ConnectionState } from '../status.ts';
+import {
+  CloseCode,
+  DEFAULT_MAX_FRAME_BYTES,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  SUBPROTOCOL,
+  decodeServerFrame,
+  encodeFrame,
+  type Hello,
+  type RequestFrame,
+  type ResponseFrame,
+  type ServerFrame,
+} from './codec.ts';
+import { Backoff } from './backoff.ts';
+import { classifyConnectError } from './tls.ts';
+
+export interface SessionOptions {
+  url: string;
+  token: string | null;
+  device: Hello['device'];
+  agentVersion: string;
+  ca: string[];
+  outbox: Outbox;
+  log: Logger;
+  handleRequest: (request: RequestFrame) => Promise<Omit<ResponseFrame, 'type' | 'id'>>;
+  /** Unacknowledged items frames allowed on the wire at once. */
+  window?: number;
+  random?: () => number;
+}
+
+export interface SessionCounters {
+  sent: number;
+  acked: number;
+  lastAckAt: string | null;
+}
+
+type SessionEvents = {
+  state: [state: ConnectionState, error: CodedError | null];
+};
+
+const UNAUTHORISED_RETRY_MS = 10 * 60_000;
+const HANDSHAKE_TIMEOUT_MS = 15_000;
+
+export class Session extends EventEmitter<SessionEvents> {
+  state: ConnectionState = 'stopped';
+  lastError: CodedError | null = null;
+  sessionId: string | null = null;
+  readonly counters: SessionCounters = { sent: 0, acked: 0, lastAckAt: null };
+
+  private ws: WebSocket | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private readonly backoff: Backoff;
+  private stopping = false;
+  /** Highest seq sent on this connection; the next frame starts after it. */
+  private cursor = 0;
+  /** Last seq of each items frame awaiting its ack, in send order. */
+  private inFlight: number[] = [];
+  private pumping = false;
+  private maxBatchItems = 500;
+  private readonly window: number;
+  private readonly onAppended = () => void this.pump();
+
+  constructor(private readonly options: SessionOptions) {
+    super();
+    this.window = options.window ?? 8;
+    this.backoff = new Backoff(1000, 5 * 60_000, options.random);
+  }
+
+  start(): void {
+    this.stopping = false;
+    this.options.outbox.on('appended', this.onAppended);
+    this.connect();
+  }
+
+  /** Lets frames already on the wire be acknowledged for at most `graceMs`, then closes. */
+  async stop(graceMs = 5000): Promise<void> {
+    this.stopping = true;
+    this.options.outbox.off('appended', this.onAppended);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    const ws = this.ws;
+    if (ws && ws.readyState === WebSocket.OPEN && this.inFlight.length > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        const check = setInterval(() => {
+          if (this.inFlight.length === 0 || ws.readyState !== WebSocket.OPEN) {
+            clearTimeout(timer);
+            clearInterval(check);
+            resolve();
+          }
+        }, 20);
+        timer.unref();
+      });
+    }
+    this.stopHeartbeat();
+    if (ws && ws.readyState !== WebSocket.CLOSED) {
+      await new Promise<void>((resolve) => {
+        ws.once('close', () => resolve());
+        ws.close(CloseCode.goingAway, 'agent stopping');
+        setTimeout(() => {
+          ws.terminate();
+          resolve();
+        }, 1000).unref();
+      });
+    }
+    this.ws = null;
+    this.setState('stopped', this.lastError);
+  }
+
+  private connect(): void {
+    if (this.stopping) return;
+    if (!this.options.token) {
+      this.setState('unauthorised', {
+        code: 'token_missing',
+        message: 'no device token is configured (SCOPELINK_DEVICE_TOKEN or the vault)',
+      });
+      return;
+    }
+    this.setState('connecting', this.lastError);
+    const ws = new WebSocket(this.options.url, SUBPROTOCOL, {
+      headers: {
+        Authorization: `Bearer ${this.options.token}`,
+        'User-Agent': `ScopeLink-Agent/${this.options.agentVersion}`,
+      },
+      ca: this.options.ca,
+      minVersion: 'TLSv1.2',
+      perMessageDeflate: true,
+      maxPayload: DEFAULT_MAX_FRAME_BYTES,
+      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+    });
+    this.ws = ws;
+    let refusal: { status: number } | null = null;
+
+    ws.on('unexpected-response', (_req, res) => {
+      refusal = { status: res.statusCode ?? 0 };
+      res.resume();
+      ws.terminate();
+    });
+    ws.on('error', (err: NodeJS.ErrnoException) => {
+      if (refusal) return;
+      const { code, tls } = classifyConnectError(err);
+      this.lastError = { code, message: err.message };
+      this.options.log.warn({ code }, `connection failed: ${err.message}`);
+      if (tls) this.setState('error', this.lastError);
+    });
+    ws.on('open', () => void this.sendHello(ws));
+    ws.on('message', (data, isBinary) => this.onMessage(ws, data.toString(), isBinary));
+    ws.on('pong', () => {
+      this.lastPong = Date.now();
+    });
+    ws.on('close', (code, reason) => {
+      this.stopHeartbeat();
+      this.inFlight = [];
+      this.sessionId = null;
+      if (this.ws === ws) this.ws = null;
+      if (this.stopping) return;
+      this.afterClose(code, reason.toString(), refusal);
+    });
+  }
+
+  private afterClose(code: number, reason: string, refusal: { status: number } | null): void {
+    if (refusal && (refusal.status === 401 || refusal.status === 403)) {
+      this.retry('unauthorised', UNAUTHORISED_RETRY_MS, {
+        code: 'not_authorised',
+        message: `the server refused the device token (HTTP ${refusal.status})`,
+      });
+    } else if (code === CloseCode.tokenRevoked) {
+      this.retry('unauthorised', UNAUTHORISED_RETRY_MS, {
+        code: 'token_revoked',
+        message: reason || 'the server revoked the device token',
+      });
+    } else if (code === CloseCode.sessionExpired) {
+      this.retry('connecting', Math.round((this.options.random ?? Math.random)() * 1000), null);
+    } else {
+      const error =
+        refusal !== null
+          ? { code: 'handshake_refused', message: `the server answered HTTP ${refusal.status}` }
+          : code === CloseCode.protocolError
+            ? { code: 'protocol_error', message: reason || 'protocol error' }
+            : this.state === 'connected'
+              ? {
+                  code: 'connection_lost',
+                  message: `connection closed (${code}${reason ? `: ${reason}` : ''})`,
+                }
+              : (this.lastError ?? { code: 'connection_failed', message: `closed with ${code}` });
+      const next = this.state === 'error' ? 'error' : 'offline';
+      this.retry(next, this.backoff.next(), error);
+    }
+  }
+
+  private retry(state: ConnectionState, delayMs: number, error: CodedError | null): void {
+    this.lastError = error;
+    this.setState(state, error);
+    this.options.log.info(
+      { delayMs, code: error?.code },
+      `reconnecting in ${Math.round(delayMs / 1000)} s`,
+    );
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.connect();
+    }, delayMs);
+  }
+
+  private async sendHello(ws: WebSocket): Promise<void> {
+    const { outbox } = this.options;
+    const hello: Hello = {
+      type: 'hello',
+      protocol: PROTOCOL_VERSION,
+      agent: { name: 'scopelink-agent', version: this.options.agentVersion },
+      device: this.options.device,
+      outbox: { stream: outbox.stream, pending: outbox.pending, oldestTs: await outbox.oldestTs() },
+    };
+    if (ws.readyState === WebSocket.OPEN) ws.send(encodeFrame(hello));
+  }
+
+  private onMessage(ws: WebSocket, text: string, isBinary: boolean): void {
+    let frame: ServerFrame | null;
+    try {
+      if (isBinary) throw new ProtocolError('binary frames are not part of protocol v1');
+      frame = decodeServerFrame(text);
+    } catch (err) {
+      this.options.log.warn(`closing: ${(err as Error).message}`);
+      ws.close(CloseCode.protocolError, (err as Error).message.slice(0, 120));
+      return;
+    }
+    if (!frame) return;
+    switch (frame.type) {
+      case 'welcome':
+        void this.onWelcome(
+          ws,
+          frame.ackedSeq,
+          frame.session,
+          frame.heartbeatSec,
+          frame.maxBatchItems,
+        );
+        break;
+      case 'ack':
+        void this.onAck(frame.upTo);
+        break;
+      case 'request':
+        void this.onRequest(ws, frame);
+        break;
+    }
+  }
+
+  private async onWelcome(
+    ws: WebSocket,
+    ackedSeq: number,
+    session: string,
+    heartbeatSec: number,
+    maxBatchItems: number,
+  ): Promise<void> {
+    await this.options.outbox.acknowledge(ackedSeq);
+    this.cursor = ackedSeq;
+    this.inFlight = [];
+    this.maxBatchItems = maxBatchItems;
+    this.sessionId = session;
+    this.backoff.reset();
+    this.lastError = null;
+    this.setState('connected', null);
+    this.startHeartbeat(ws, heartbeatSec * 1000);
+    this.options.log.info({ session, ackedSeq }, 'connected');
+    await this.pump();
+  }
+
+  private async onAck(upTo: number): Promise<void> {
+    const removed = await this.options.outbox.acknowledge(upTo);
+    this.counters.acked += removed;
+    this.counters.lastAckAt = new Date().toISOString();
+    this.inFlight = this.inFlight.filter((last) => last > upTo);
+    await this.pump();
+  }
+
+  private async onRequest(ws: WebSocket, request: RequestFrame): Promise<void> {
+    let answer: Omit<ResponseFrame, 'type' | 'id'>;
+    try {
+      answer = await this.options.handleRequest(request);
+    } catch (err) {
+      answer = { ok: false, error: { code: 'internal', message: (err as Error).message } };
+    }
+    if (ws.readyState === WebSocket.OPEN) {
+      ws.send(encodeFrame({ type: 'response', id: request.id, ...answer }));
+    }
+  }
+
+  /** Sends stored items in seq order while the window has room. */
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (
+        !this.stopping &&
+        this.state === 'connected' &&
+        this.ws?.readyState === WebSocket.OPEN &&
+        this.inFlight.length < this.window
+      ) {
+        const batch = await this.options.outbox.read(this.cursor, this.maxBatchItems);
+        if (!batch || this.ws?.readyState !== WebSocket.OPEN) break;
+        const frame = fitFrame(batch.frames, DEFAULT_MAX_FRAME_BYTES);
+        const sentLast = batch.seqs[frame.count - 1]!;
+        this.ws.send(frame.text);
+        this.cursor = sentLast;
+        this.inFlight.push(sentLast);
+        this.counters.sent += frame.count;
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private lastPong = 0;
+
+  private startHeartbeat(ws: WebSocket, intervalMs: number): void {
+    this.stopHeartbeat();
+    this.lastPong = Date.now();
+    this.heartbeat = setInterval(() => {
+      if (Date.now() - this.lastPong > 2 * intervalMs) {
+        this.options.log.warn('no pong within two heartbeats: dropping the dead link');
+        this.lastError = { code: 'heartbeat_lost', message: 'the server stopped answering pings' };
+        ws.terminate();
+        return;
+      }
+      ws.ping();
+    }, intervalMs);
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+  }
+
+  private setState(state: ConnectionState, error: CodedError | null): void {
+    if (this.state === state && this.lastError === error) return;
+    this.state = state;
+    this.lastError = error;
+    this.emit('state', state, error);
+  }
+}
+
+/** As many of the items as fit in one frame; always at least one. */
+function fitFrame(items: string[], maxBytes: number): { text: string; count: number } {
+  const open = '{"type":"items","items":[';
+  let bytes = open.length + 2;
+  let count = 0;
+  for (const item of items) {
+    const size = Buffer.byteLength(item) + 1;
+    if (count > 0 && bytes + size > maxBytes) break;
+    bytes += size;
+    count++;
+  }
+  return { text: `${open}${items.slice(0, count).join(',')}]}`, count };
+}

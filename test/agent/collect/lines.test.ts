@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import iconv from 'iconv-lite';
+import { decode, detectEncoding } from '../../../src-agent/collect/decode.ts';
+import { splitLines } from '../../../src-agent/collect/lines.ts';
+
+const texts = (buf: Buffer, base = 0, fallback = 'cp1252') => {
+  const enc = detectEncoding(buf, fallback);
+  const body = buf.subarray(enc.bomLength);
+  return splitLines(body, base + enc.bomLength, enc).map((l) => ({
+    ...l,
+    text: decode(l.bytes, enc),
+  }));
+};
+
+describe('splitLines', () => {
+  it('returns complete CRLF and LF lines with byte offsets, holding back a partial one', () => {
+    const buf = Buffer.from('ab\r\ncd\nef');
+    const lines = texts(buf);
+    expect(lines.map((l) => l.text)).toEqual(['ab', 'cd']);
+    expect(lines.map((l) => [l.start, l.end])).toEqual([
+      [0, 4],
+      [4, 7],
+    ]);
+  });
+
+  it('decodes cp1252 without a BOM', () => {
+    const buf = iconv.encode('Aperture Size = 7.5 µm\r\n', 'cp1252');
+    expect(texts(buf)[0]!.text).toBe('Aperture Size = 7.5 µm');
+  });
+
+  it('splits UTF-16LE with BOM only at real line feeds', () => {
+    // U+0A0D has the byte 0x0A in an odd position: not a line feed.
+    const buf = Buffer.concat([
+      Buffer.from([0xff, 0xfe]),
+      iconv.encode('x\u0a0dy\r\n°C\r\n', 'utf16le'),
+    ]);
+    const lines = texts(buf);
+    expect(lines.map((l) => l.text)).toEqual(['x\u0a0dy', '°C']);
+    expect(lines[0]!.start).toBe(2);
+    expect(lines[1]!.end).toBe(buf.length);
+  });
+
+  it('splits UTF-16BE with BOM', () => {
+    const buf = Buffer.concat([Buffer.from([0xfe, 0xff]), iconv.encode('a\nb\n', 'utf16be')]);
+    expect(texts(buf).map((l) => l.text)).toEqual(['a', 'b']);
+  });
+
+  it('strips a UTF-8 BOM', () => {
+    const buf = Buffer.from('\ufeff<record a="1" />\n', 'utf8');
+    expect(texts(buf)[0]!.text).toBe('<record a="1" />');
+  });
+});

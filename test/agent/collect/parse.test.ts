@@ -1,0 +1,131 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { compileSource, type SourceParser } from '../../../src-agent/collect/parse.ts';
+import { loadProfile } from '../../../src-agent/profiles/load.ts';
+
+let emServer: SourceParser;
+let smartsem: SourceParser;
+
+beforeAll(async () => {
+  const profile = await loadProfile('em');
+  emServer = compileSource(profile.sources.find((s) => s.id === 'em-server')!);
+  smartsem = compileSource(profile.sources.find((s) => s.id === 'smartsem-logs')!);
+});
+
+const entry = (...lines: string[]) => ({ lines, start: 0, end: 1, truncated: false });
+
+describe('the em profile', () => {
+  it('extracts every labelled value with its unit, and states as strings', () => {
+    const { items, problems } = emServer.parse(
+      entry(
+        '2025-05-11 08:01:16.203 | INFO  | Vacuum   | DP_VACSTATUS = Ready ; Gun Vacuum = 1.01e-009 mbar ; System Vacuum = 2.78e-006 mbar',
+      ),
+      'EM Server.log',
+    );
+    expect(problems).toEqual([]);
+    expect(items.map((i) => [i.name, i.value, i.unit, i.kind])).toEqual([
+      ['vacuum.status', 'Ready', undefined, 'state'],
+      ['vacuum.gun', 1.01e-9, 'mbar', 'metric'],
+      ['vacuum.system', 2.78e-6, 'mbar', 'metric'],
+    ]);
+    expect(Date.parse(items[0]!.ts)).toBe(new Date(2025, 4, 11, 8, 1, 16, 203).getTime());
+  });
+
+  it('maps units the profile renames', () => {
+    const { items } = emServer.parse(
+      entry(
+        '2025-05-11 08:02:44.263 | INFO  | System   | Operating Hours = 17035.3 Hours ; Supply 24V = 24.08 V',
+      ),
+      'EM Server.log',
+    );
+    expect(items.map((i) => [i.name, i.value, i.unit])).toEqual([
+      ['system.operating_hours', 17035.3, 'h'],
+      ['supply.24v', 24.08, 'V'],
+    ]);
+  });
+
+  it('makes ERROR entries error items from their first line, with the code and no path', () => {
+    const { items } = emServer.parse(
+      entry(
+        '2025-05-11 08:09:21.144 | ERROR | Remoting | API_E_REMOTING_EMSERVER_NOT_RUNNING (2030) remoting server not reachable',
+        '    at CEMServer::Notify(Int32 code)',
+      ),
+      'EM Server.log',
+    );
+    expect(items).toEqual([
+      expect.objectContaining({
+        name: 'error',
+        kind: 'error',
+        value: 'API_E_REMOTING_EMSERVER_NOT_RUNNING (2030) remoting server not reachable',
+        attrs: { code: '2030' },
+      }),
+    ]);
+    const saved = emServer.parse(
+      entry(
+        '2025-05-11 08:06:54.252 | ERROR | Imaging  | Failed to save image C:\\Users\\jdoe\\a.tif: disk full',
+      ),
+      'EM Server.log',
+    );
+    expect(saved.items[0]!.value).toBe('Failed to save image <path>: disk full');
+  });
+
+  it('makes WARN entries warning events', () => {
+    const { items } = emServer.parse(
+      entry('2025-05-11 08:06:27.120 | WARN  | Vacuum   | Gauge IGP1 read timeout, retrying'),
+      'EM Server.log',
+    );
+    expect(items.map((i) => [i.name, i.kind, i.value])).toEqual([
+      ['warning', 'event', 'Gauge IGP1 read timeout, retrying'],
+    ]);
+  });
+
+  it('sends nothing for saved images or user logons beyond the bare event', () => {
+    const image = emServer.parse(
+      entry(
+        '2025-05-11 08:02:54.106 | INFO  | Imaging  | Image saved to C:\\Users\\jdoe\\x\\sample_354.tif',
+      ),
+      'EM Server.log',
+    );
+    expect(image.items).toEqual([]);
+    const logon = emServer.parse(
+      entry('2025-05-11 08:01:05.700 | INFO  | Session  | EMSERVER_USER_LOGGED_ON user=schmidt_k'),
+      'EM Server.log',
+    );
+    expect(logon.items).toEqual([
+      expect.objectContaining({ name: 'session.logon', value: null, kind: 'event' }),
+    ]);
+    expect(JSON.stringify(logon.items)).not.toContain('schmidt_k');
+  });
+
+  it('ignores unknown labels and counts unreadable numbers', () => {
+    const { items, problems } = emServer.parse(
+      entry('2025-05-11 08:02:44.263 | INFO  | System   | Secret Label = 5 ; Supply 24V = n/a V'),
+      'EM Server.log',
+    );
+    expect(items).toEqual([]);
+    expect(problems).toHaveLength(1);
+  });
+
+  it('names the file for sources spanning several files', () => {
+    const { items } = smartsem.parse(
+      entry('2025-05-11 08:18:08.488 | INFO  | GIS      | GIS Reservoir Temperature = 28.23 °C'),
+      'GIS.log',
+    );
+    expect(items).toEqual([
+      expect.objectContaining({
+        name: 'gis.reservoir_temperature',
+        value: 28.23,
+        unit: '°C',
+        attrs: { file: 'GIS.log' },
+      }),
+    ]);
+  });
+
+  it('reports an unreadable timestamp instead of inventing one', () => {
+    const { items, problems } = emServer.parse(
+      entry('2025-19-11 08:02:44.263 | INFO  | System   | Operating Hours = 1 Hours'),
+      'EM Server.log',
+    );
+    expect(items).toEqual([]);
+    expect(problems[0]).toMatch(/timestamp/);
+  });
+});

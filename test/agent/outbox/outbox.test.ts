@@ -1,0 +1,99 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Outbox, type FileCursor } from '../../../src-agent/outbox/outbox.ts';
+import type { NewItem } from '../../../src-agent/transport/codec.ts';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'outbox-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const metric = (value: number): NewItem => ({
+  ts: '2026-11-30T08:00:00.000Z',
+  source: 'em-server',
+  name: 'vacuum.gun',
+  value,
+  unit: 'mbar',
+  kind: 'metric',
+});
+const state = (value: string): NewItem => ({
+  ...metric(0),
+  name: 'vacuum.status',
+  value,
+  kind: 'state',
+  unit: undefined,
+});
+const cursor = (offset: number): FileCursor => ({
+  source: 'em-server',
+  path: 'EM Server.log',
+  identity: '1:2',
+  fingerprint: 'f',
+  offset,
+});
+
+describe('Outbox', () => {
+  it('numbers items in order and serves them as sent, seq first', async () => {
+    const outbox = await Outbox.open(path.join(dir, 'o.db'));
+    await outbox.append([metric(1), metric(2), metric(3)], []);
+    const batch = await outbox.read(0, 2);
+    expect(batch?.seqs).toEqual([1, 2]);
+    expect(JSON.parse(batch!.frames[1]!)).toEqual({ seq: 2, ...metric(2) });
+    expect((await outbox.read(2, 10))?.seqs).toEqual([3]);
+    expect(outbox.pending).toBe(3);
+    await outbox.close();
+  });
+
+  it('deletes on ack and never reuses a seq, across restarts', async () => {
+    const file = path.join(dir, 'o.db');
+    let outbox = await Outbox.open(file);
+    const stream = outbox.stream;
+    await outbox.append([metric(1), metric(2)], []);
+    expect(await outbox.acknowledge(2)).toBe(2);
+    expect(outbox.pending).toBe(0);
+    await outbox.close();
+    outbox = await Outbox.open(file);
+    expect(outbox.stream).toBe(stream);
+    await outbox.append([metric(3)], []);
+    expect((await outbox.read(0, 10))?.seqs).toEqual([3]);
+    await outbox.close();
+  });
+
+  it('stores cursors with the items and reads them back after a restart', async () => {
+    const file = path.join(dir, 'o.db');
+    let outbox = await Outbox.open(file);
+    await outbox.append([metric(1)], [cursor(120)]);
+    await outbox.close();
+    outbox = await Outbox.open(file);
+    expect(await outbox.cursors('em-server')).toEqual([cursor(120)]);
+    expect(await Outbox.peek(file)).toMatchObject({ pending: 1, stream: outbox.stream });
+    await outbox.close();
+  });
+
+  it('keeps state items only when their value changes, remembered across restarts', async () => {
+    const file = path.join(dir, 'o.db');
+    let outbox = await Outbox.open(file);
+    expect(
+      await outbox.append([state('Ready'), state('Ready'), state('Vent'), state('Vent')], []),
+    ).toBe(2);
+    await outbox.close();
+    outbox = await Outbox.open(file);
+    expect(await outbox.append([state('Vent'), state('Ready')], [])).toBe(1);
+    const values = (await outbox.read(0, 10))!.frames.map((f) => JSON.parse(f).value);
+    expect(values).toEqual(['Ready', 'Vent', 'Ready']);
+    await outbox.close();
+  });
+
+  it('a stream id is a UUID and differs between databases', async () => {
+    const a = await Outbox.open(path.join(dir, 'a.db'));
+    const b = await Outbox.open(path.join(dir, 'b.db'));
+    expect(a.stream).toMatch(/^[0-9a-f-]{36}$/);
+    expect(a.stream).not.toBe(b.stream);
+    await a.close();
+    await b.close();
+  });
+});

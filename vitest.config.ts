@@ -1,0 +1,50 @@
+import { defineConfig } from 'vitest/config';
+import react from '@vitejs/plugin-react';
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'agent',
+          environment: 'node',
+          include: ['test/agent/**/*.test.ts'],
+        },
+      },
+      {
+        test: {
+          name: 'server',
+          environment: 'node',
+          include: ['test/server/**/*.test.ts'],
+        },
+      },
+      {
+        test: {
+          name: 'main',
+          environment: 'node',
+          include: ['test/main/**/*.test.ts'],
+          setupFiles: ['test/main/setup-electron-mock.ts'],
+        },
+      },
+      {
+        plugins: [react()],
+        test: {
+          name: 'renderer',
+          environment: 'jsdom',
+          include: ['test/renderer/**/*.test.{ts,tsx}'],
+        },
+      },
+      {
+        test: {
+          name: 'e2e',
+          environment: 'node',
+          include: ['test/e2e/**/*.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
+          // Whole-system tests start real processes and ports: one file at a time.
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
