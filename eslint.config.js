@@ -6,7 +6,10 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 const electronAndDom = [
-  { name: 'electron', message: 'src-agent runs under plain Node: pass Electron facts in as config.' },
+  {
+    name: 'electron',
+    message: 'src-agent runs under plain Node: pass Electron facts in as config.',
+  },
   { name: 'react', message: 'src-agent never imports UI code.' },
   { name: 'react-dom', message: 'src-agent never imports UI code.' },
 ];
@@ -55,7 +58,10 @@ export default tseslint.config(
               regex: 'src-agent/(?!transport/codec\\.ts$)',
               message: 'src-server shares only the protocol codec (src-agent/transport/codec.ts).',
             },
-            { group: ['**/src-main/**', '**/src-renderer/**'], message: 'not a server dependency.' },
+            {
+              group: ['**/src-main/**', '**/src-renderer/**'],
+              message: 'not a server dependency.',
+            },
           ],
         },
       ],
@@ -85,7 +91,9 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          paths: [{ name: 'electron', message: 'the renderer is sandboxed: use the preload verbs.' }],
+          paths: [
+            { name: 'electron', message: 'the renderer is sandboxed: use the preload verbs.' },
+          ],
           patterns: [
             {
               regex: 'src-main/(?!ipc-contract\\.ts$)',
@@ -96,7 +104,10 @@ export default tseslint.config(
               allowTypeImports: true,
               message: 'the renderer imports only types from the IPC contract.',
             },
-            { group: ['**/src-agent/**', '**/src-server/**'], message: 'the renderer reaches the engine over IPC only.' },
+            {
+              group: ['**/src-agent/**', '**/src-server/**'],
+              message: 'the renderer reaches the engine over IPC only.',
+            },
           ],
         },
       ],

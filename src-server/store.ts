@@ -1,0 +1,336 @@
+// Durable storage for the reference server: devices with hashed tokens, items deduplicated on
+// (device, stream, seq), and per-stream acknowledged seqs.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import sqlite3 from 'sqlite3';
+import type { DeviceKind, Item, ItemKind } from '../src-agent/transport/codec.ts';
+
+export interface StoredItem extends Item {
+  device: string;
+  stream: string;
+}
+
+export interface DeviceStats {
+  id: string;
+  kind: DeviceKind | null;
+  model: string | null;
+  items: number;
+  /** When the server received the device's latest item (not the item's own `ts`). */
+  lastItemAt: string | null;
+  lastSeenAt: string | null;
+}
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS devices (
+    id TEXT PRIMARY KEY,
+    token_sha256 BLOB NOT NULL,
+    kind TEXT,
+    model TEXT,
+    created_at TEXT NOT NULL,
+    last_seen_at TEXT
+  );
+  CREATE TABLE IF NOT EXISTS streams (
+    device_id TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    acked_seq INTEGER NOT NULL,
+    PRIMARY KEY (device_id, stream)
+  );
+  CREATE TABLE IF NOT EXISTS items (
+    device_id TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    ts TEXT NOT NULL,
+    source TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    unit TEXT,
+    kind TEXT NOT NULL,
+    attrs TEXT,
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (device_id, stream, seq)
+  );
+`;
+
+// A bearer token travels in an HTTP header, so it must be visible ASCII without spaces.
+const TOKEN_PATTERN = /^[\x21-\x7e]{1,512}$/;
+
+export async function openStore(dataDir: string): Promise<Store> {
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const db = await Connection.open(path.join(dataDir, 'server.db'));
+  try {
+    await db.exec('PRAGMA journal_mode = WAL');
+    // An ack promises the items survive a power cut, which WAL's default NORMAL does not.
+    await db.exec('PRAGMA synchronous = FULL');
+    await db.exec(SCHEMA);
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  return new Store(db);
+}
+
+export class Store {
+  // One connection serves every session; queuing keeps one frame's transaction from
+  // interleaving with another's statements.
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly db: Connection) {}
+
+  /**
+   * Registers a device, or replaces its token when it exists. Returns the token.
+   * Rejects an unusable id or token with a RangeError.
+   */
+  async addDevice(
+    id: string,
+    token: string = randomBytes(32).toString('base64url'),
+  ): Promise<string> {
+    // The limit of `device.id` in hello: a longer id could never connect.
+    if (id.length < 1 || id.length > 128) {
+      throw new RangeError('device id must be 1-128 characters');
+    }
+    if (!TOKEN_PATTERN.test(token)) {
+      throw new RangeError('device token must be 1-512 visible ASCII characters without spaces');
+    }
+    return this.exclusive(async () => {
+      await this.db.run(
+        `INSERT INTO devices (id, token_sha256, created_at) VALUES (?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET token_sha256 = excluded.token_sha256`,
+        [id, sha256(token), now()],
+      );
+      return token;
+    });
+  }
+
+  /** The id of the device the token belongs to, or null. */
+  authenticate(token: string): Promise<string | null> {
+    const presented = sha256(token);
+    return this.exclusive(async () => {
+      const rows = await this.db.all<{ id: string; token_sha256: Buffer }>(
+        'SELECT id, token_sha256 FROM devices',
+      );
+      // Every row is compared, match or not, so the answer time says nothing about the table.
+      let match: string | null = null;
+      for (const row of rows) {
+        if (timingSafeEqual(row.token_sha256, presented)) match = row.id;
+      }
+      return match;
+    });
+  }
+
+  recordHello(device: string, kind: DeviceKind, model: string | undefined): Promise<void> {
+    return this.exclusive(() =>
+      this.db.run('UPDATE devices SET kind = ?, model = ?, last_seen_at = ? WHERE id = ?', [
+        kind,
+        model ?? null,
+        now(),
+        device,
+      ]),
+    );
+  }
+
+  touchDevice(device: string): Promise<void> {
+    return this.exclusive(() =>
+      this.db.run('UPDATE devices SET last_seen_at = ? WHERE id = ?', [now(), device]),
+    );
+  }
+
+  /** The highest seq durably stored for the stream, 0 for a stream not seen yet. */
+  ackedSeq(device: string, stream: string): Promise<number> {
+    return this.exclusive(async () => {
+      const row = await this.db.get<{ acked_seq: number }>(
+        'SELECT acked_seq FROM streams WHERE device_id = ? AND stream = ?',
+        [device, stream],
+      );
+      return row?.acked_seq ?? 0;
+    });
+  }
+
+  /**
+   * Stores a batch in one transaction; seqs already stored are skipped, not overwritten.
+   * Resolves after COMMIT with the batch's highest seq, the value an ack may carry.
+   */
+  async storeItems(device: string, stream: string, items: readonly Item[]): Promise<number> {
+    if (items.length === 0) throw new Error('storeItems needs at least one item');
+    const highest = Math.max(...items.map((item) => item.seq));
+    return this.exclusive(async () => {
+      const receivedAt = now();
+      await this.db.exec('BEGIN IMMEDIATE');
+      try {
+        const insert = await this.db.prepare(
+          `INSERT OR IGNORE INTO items
+             (device_id, stream, seq, ts, source, name, value, unit, kind, attrs, received_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        );
+        try {
+          for (const item of items) {
+            await insert.run([
+              device,
+              stream,
+              item.seq,
+              item.ts,
+              item.source,
+              item.name,
+              JSON.stringify(item.value),
+              item.unit ?? null,
+              item.kind,
+              item.attrs === undefined ? null : JSON.stringify(item.attrs),
+              receivedAt,
+            ]);
+          }
+        } finally {
+          await insert.finalize();
+        }
+        await this.db.run(
+          `INSERT INTO streams (device_id, stream, acked_seq) VALUES (?, ?, ?)
+           ON CONFLICT (device_id, stream) DO UPDATE SET acked_seq = max(acked_seq, excluded.acked_seq)`,
+          [device, stream, highest],
+        );
+        await this.db.run('UPDATE devices SET last_seen_at = ? WHERE id = ?', [receivedAt, device]);
+        await this.db.exec('COMMIT');
+      } catch (error) {
+        await this.db.exec('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+      return highest;
+    });
+  }
+
+  /** Items in the order they were received; with `limit`, only the latest `limit` of them. */
+  listItems(query: { device?: string; limit?: number } = {}): Promise<StoredItem[]> {
+    return this.exclusive(async () => {
+      const rows = await this.db.all<ItemRow>(
+        `SELECT * FROM (
+           SELECT rowid AS row, * FROM items WHERE ?1 IS NULL OR device_id = ?1
+           ORDER BY rowid DESC LIMIT ?2
+         ) ORDER BY row`,
+        [query.device ?? null, query.limit ?? -1],
+      );
+      return rows.map(toStoredItem);
+    });
+  }
+
+  stats(): Promise<DeviceStats[]> {
+    return this.exclusive(() =>
+      this.db.all<DeviceStats>(
+        `SELECT d.id, d.kind, d.model, count(i.seq) AS items,
+                max(i.received_at) AS lastItemAt, d.last_seen_at AS lastSeenAt
+         FROM devices d LEFT JOIN items i ON i.device_id = d.id
+         GROUP BY d.id ORDER BY d.id`,
+      ),
+    );
+  }
+
+  close(): Promise<void> {
+    return this.exclusive(() => this.db.close());
+  }
+
+  private exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(task);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
+interface ItemRow {
+  device_id: string;
+  stream: string;
+  seq: number;
+  ts: string;
+  source: string;
+  name: string;
+  value: string;
+  unit: string | null;
+  kind: ItemKind;
+  attrs: string | null;
+}
+
+function toStoredItem(row: ItemRow): StoredItem {
+  return {
+    device: row.device_id,
+    stream: row.stream,
+    seq: row.seq,
+    ts: row.ts,
+    source: row.source,
+    name: row.name,
+    value: JSON.parse(row.value) as Item['value'],
+    ...(row.unit === null ? {} : { unit: row.unit }),
+    kind: row.kind,
+    ...(row.attrs === null ? {} : { attrs: JSON.parse(row.attrs) as Item['attrs'] }),
+  };
+}
+
+const sha256 = (token: string): Buffer => createHash('sha256').update(token, 'utf8').digest();
+const now = (): string => new Date().toISOString();
+
+/** The callback API of `sqlite3`, as promises. */
+class Connection {
+  private constructor(private readonly db: sqlite3.Database) {}
+
+  static open(file: string): Promise<Connection> {
+    return new Promise((resolve, reject) => {
+      const db = new sqlite3.Database(file, (error) => {
+        if (error) reject(error);
+        else {
+          // The CLI reads the same file while a server runs; wait for its lock instead of failing.
+          db.configure('busyTimeout', 5000);
+          resolve(new Connection(db));
+        }
+      });
+    });
+  }
+
+  exec(sql: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.db.exec(sql, (error) => (error ? reject(error) : resolve()));
+    });
+  }
+
+  run(sql: string, params: unknown[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.db.run(sql, params, (error) => (error ? reject(error) : resolve()));
+    });
+  }
+
+  get<T>(sql: string, params: unknown[]): Promise<T | undefined> {
+    return new Promise((resolve, reject) => {
+      this.db.get<T>(sql, params, (error, row) => (error ? reject(error) : resolve(row)));
+    });
+  }
+
+  all<T>(sql: string, params: unknown[] = []): Promise<T[]> {
+    return new Promise((resolve, reject) => {
+      this.db.all<T>(sql, params, (error, rows) => (error ? reject(error) : resolve(rows)));
+    });
+  }
+
+  prepare(sql: string): Promise<PreparedStatement> {
+    return new Promise((resolve, reject) => {
+      const statement = this.db.prepare(sql, (error) =>
+        error ? reject(error) : resolve(new PreparedStatement(statement)),
+      );
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.db.close((error) => (error ? reject(error) : resolve()));
+    });
+  }
+}
+
+class PreparedStatement {
+  constructor(private readonly statement: sqlite3.Statement) {}
+
+  run(params: unknown[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.statement.run(params, (error) => (error ? reject(error) : resolve()));
+    });
+  }
+
+  finalize(): Promise<void> {
+    return new Promise((resolve) => {
+      this.statement.finalize(() => resolve());
+    });
+  }
+}
