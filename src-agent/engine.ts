@@ -95,6 +95,7 @@ export class Engine {
       });
       this.collector = new Collector(sources, this.outbox, log.child({ part: 'collect' }), {
         pollIntervalMs: config.collect.pollIntervalSec * 1000,
+        backfill: config.collect.backfill,
       });
       this.startedAt = new Date().toISOString();
       log.info(

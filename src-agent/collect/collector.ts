@@ -1,6 +1,7 @@
 // Watches the sources' folders and feeds new entries through the parsers into the
 // outbox. The file watcher makes it prompt; the periodic scan makes it sure (network
-// folders and missed events).
+// folders and missed events). Rotation is followed by file identity, so the end of a
+// renamed file is read before its successor, and nothing is read twice.
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
@@ -9,12 +10,19 @@ import type { FileCursor, Outbox } from '../outbox/outbox.ts';
 import type { ProfileSource } from '../profiles/schema.ts';
 import type { CodedError, SourceStatus } from '../status.ts';
 import type { NewItem } from '../transport/codec.ts';
+import { resolveFolder } from './folders.ts';
 import { compileSource, type SourceParser } from './parse.ts';
 import { fileMatcher } from './sources.ts';
-import { tailOnce, type TailPass } from './tail.ts';
+import { fingerprint, isSameFile, probeFile, tailOnce, type TailPass, type TailTarget } from './tail.ts';
+
+export interface BackfillLimits {
+  maxAgeDays: number;
+  maxBytes: number;
+}
 
 export interface CollectorOptions {
   pollIntervalMs: number;
+  backfill: BackfillLimits;
   /** How long an entry at the end of a file waits for continuation lines. */
   settleMs?: number;
   now?: () => number;
@@ -24,7 +32,12 @@ interface SourceState {
   spec: ProfileSource;
   parser: SourceParser;
   matches: (name: string) => boolean;
+  /** Keyed by path relative to `base`. */
   cursors: Map<string, FileCursor>;
+  folder: string | null;
+  base: string;
+  /** No cursor existed at start: the files found by the first scan are backfilled within limits. */
+  firstScan: boolean;
   /** Files with an entry still open at their end, and since when it has not grown. */
   openSince: Map<string, { end: number; since: number }>;
   files: number;
@@ -57,6 +70,9 @@ export class Collector {
       parser: compileSource(spec),
       matches: fileMatcher(spec),
       cursors: new Map(),
+      folder: null,
+      base: spec.folder,
+      firstScan: false,
       openSince: new Map(),
       files: 0,
       lastEventAt: null,
@@ -70,7 +86,7 @@ export class Collector {
     this.stopped = false;
     for (const source of this.sources) {
       for (const c of await this.outbox.cursors(source.spec.id)) source.cursors.set(c.path, c);
-      this.watch(source);
+      source.firstScan = source.cursors.size === 0;
     }
     this.pollTimer = setInterval(() => this.scan(this.sources), this.options.pollIntervalMs);
     this.scan(this.sources);
@@ -89,7 +105,7 @@ export class Collector {
   status(): SourceStatus[] {
     return this.sources.map((s) => ({
       id: s.spec.id,
-      folder: s.spec.folder,
+      folder: s.folder ?? s.spec.folder,
       files: s.files,
       lastEventAt: s.lastEventAt,
       errors: s.errors,
@@ -97,8 +113,11 @@ export class Collector {
     }));
   }
 
-  private watch(source: SourceState): void {
-    const watcher = watch(source.spec.folder, { depth: 0, ignoreInitial: true });
+  private follow(source: SourceState, folder: string): void {
+    if (source.folder === folder && source.watcher) return;
+    void source.watcher?.close();
+    source.folder = folder;
+    const watcher = watch(folder, { depth: 0, ignoreInitial: true });
     watcher.on('all', (_event, file) => {
       if (source.matches(path.basename(file))) this.scan([source]);
     });
@@ -128,13 +147,13 @@ export class Collector {
   private async scanSource(source: SourceState): Promise<void> {
     let names: string[];
     try {
-      names = (await readdir(source.spec.folder)).filter(source.matches).sort();
+      const { folder, base } = await resolveFolder(source.spec.folder);
+      source.base = base;
+      this.follow(source, folder);
+      names = (await readdir(folder)).filter(source.matches).sort(naturalOrder);
     } catch (err) {
-      this.fail(
-        source,
-        'folder_unreadable',
-        `cannot read ${source.spec.folder}: ${(err as NodeJS.ErrnoException).code ?? err}`,
-      );
+      const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      this.fail(source, 'folder_unreadable', `cannot read ${source.folder ?? source.spec.folder}: ${reason}`);
       return;
     }
     source.files = names.length;
@@ -146,44 +165,120 @@ export class Collector {
         this.fail(source, 'read_failed', `${name}: ${(err as Error).message}`);
       }
     }
+    if (!this.stopped) await this.forgetVanished(source, new Set(names));
+    source.firstScan = false;
   }
 
-  private async tailFile(source: SourceState, relPath: string): Promise<void> {
-    const target = {
+  private target(source: SourceState, name: string, absPath?: string): TailTarget {
+    const abs = path.join(source.folder!, name);
+    return {
       source: source.spec.id,
-      relPath,
-      absPath: path.join(source.spec.folder, relPath),
+      relPath: path.relative(source.base, abs),
+      absPath: absPath ?? abs,
       encoding: source.spec.encoding,
       parser: source.parser,
     };
+  }
+
+  private async tailFile(source: SourceState, name: string): Promise<void> {
+    const target = this.target(source, name);
+    const probe = await probeFile(target.absPath);
+    if (!probe) return;
+    const known = source.cursors.get(target.relPath);
+    if (known && !isSameFile(known, probe)) {
+      // Rename-and-recreate: the old file lives on under another name; finish it first.
+      await this.finishRotated(source, target, known);
+    } else if (!known) {
+      await this.startCursor(source, target, probe);
+    }
+    await this.readToEnd(source, target);
+  }
+
+  /** Where to start a file never seen: where it was read under another name, or a backfill limit. */
+  private async startCursor(
+    source: SourceState,
+    target: TailTarget,
+    probe: NonNullable<Awaited<ReturnType<typeof probeFile>>>,
+  ): Promise<void> {
+    const moved = [...source.cursors.values()].find((c) => c.identity === probe.identity && isSameFile(c, probe));
+    let offset = moved?.offset ?? 0;
+    if (!moved && source.firstScan) {
+      const { maxAgeDays, maxBytes } = this.options.backfill;
+      const tooOld = maxAgeDays > 0 && this.now() - probe.mtimeMs > maxAgeDays * 86_400_000;
+      if (tooOld) offset = probe.size;
+      else if (maxBytes > 0 && probe.size > maxBytes) offset = (probe.size - maxBytes) & ~1;
+      if (offset > 0) {
+        this.log.info({ source: source.spec.id }, `${target.relPath}: backfill starts at byte ${offset} of ${probe.size}`);
+      }
+    }
+    if (offset === 0) return;
+    const cursor = { source: source.spec.id, path: target.relPath, identity: probe.identity, fingerprint: fingerprint(probe.head), offset };
+    await this.outbox.append([], [cursor]);
+    source.cursors.set(target.relPath, cursor);
+  }
+
+  private async finishRotated(source: SourceState, target: TailTarget, known: FileCursor): Promise<void> {
+    const rotated = await this.findByIdentity(source, known);
+    if (rotated) {
+      this.log.info({ source: source.spec.id }, `${target.relPath} was rotated to ${path.basename(rotated)}: reading its end`);
+      await this.readToEnd(source, { ...target, absPath: rotated }, true);
+      const finished = source.cursors.get(target.relPath);
+      if (finished && source.matches(path.basename(rotated))) {
+        // Renamed to a name this source reads too: carry on from here, not from its start.
+        const relPath = path.relative(source.base, rotated);
+        const cursor = { ...finished, path: relPath };
+        await this.outbox.append([], [cursor]);
+        source.cursors.set(relPath, cursor);
+      }
+    }
+  }
+
+  /** The file in the source's folder that the cursor was reading, under whatever name it has now. */
+  private async findByIdentity(source: SourceState, cursor: FileCursor): Promise<string | null> {
+    for (const name of await readdir(source.folder!).catch(() => [] as string[])) {
+      const abs = path.join(source.folder!, name);
+      const probe = await probeFile(abs).catch(() => null);
+      if (probe && isSameFile(cursor, probe)) return abs;
+    }
+    return null;
+  }
+
+  /** Files that are gone: read what their rotated remains still hold, then forget them. */
+  private async forgetVanished(source: SourceState, present: Set<string>): Promise<void> {
+    for (const [relPath, cursor] of source.cursors) {
+      const name = path.relative(source.folder!, path.join(source.base, relPath));
+      if (name.includes(path.sep) || name.startsWith('..') || present.has(name)) continue;
+      await this.finishRotated(source, this.target(source, name), cursor);
+      await this.outbox.forgetCursor(source.spec.id, relPath);
+      source.cursors.delete(relPath);
+      source.openSince.delete(relPath);
+    }
+  }
+
+  private async readToEnd(source: SourceState, target: TailTarget, finish = false): Promise<void> {
     for (;;) {
-      const open = source.openSince.get(relPath);
-      const settled = open !== undefined && this.now() - open.since >= this.settleMs;
-      const pass = await tailOnce(target, source.cursors.get(relPath), settled);
+      const open = source.openSince.get(target.relPath);
+      const settled = finish || (open !== undefined && this.now() - open.since >= this.settleMs);
+      const pass = await tailOnce(target, source.cursors.get(target.relPath), settled);
       if (!pass) return;
-      await this.commit(source, relPath, pass);
-      this.trackOpenEntry(source, relPath, pass);
+      await this.commit(source, target.relPath, pass);
+      this.trackOpenEntry(source, target.relPath, pass);
       if (pass.atEof || this.stopped) return;
     }
   }
 
   private async commit(source: SourceState, relPath: string, pass: TailPass): Promise<void> {
     const items: NewItem[] = [];
+    const file = path.basename(relPath);
     for (const entry of pass.entries) {
-      const outcome = source.parser.parse(entry, relPath);
+      const outcome = source.parser.parse(entry, file);
       items.push(...outcome.items);
-      for (const problem of outcome.problems)
-        this.fail(source, 'parse_failed', `${relPath}: ${problem}`);
+      for (const problem of outcome.problems) this.fail(source, 'parse_failed', `${relPath}: ${problem}`);
     }
     if (pass.replacementChars > 0) {
-      this.fail(
-        source,
-        'decode_invalid',
-        `${relPath}: ${pass.replacementChars} undecodable bytes replaced`,
-      );
+      this.fail(source, 'decode_invalid', `${relPath}: ${pass.replacementChars} undecodable bytes replaced`);
     }
-    if (pass.oversized)
-      this.fail(source, 'line_too_long', `${relPath}: a line longer than one read was cut`);
+    if (pass.oversized) this.fail(source, 'line_too_long', `${relPath}: a line longer than one read was cut`);
     const previous = source.cursors.get(relPath);
     const moved =
       !previous ||
@@ -220,4 +315,9 @@ export class Collector {
     source.lastError = { code, message };
     this.log.warn({ source: source.spec.id, code }, message);
   }
+}
+
+/** XradiaApp_2.log before XradiaApp_10.log: numbered series are read in the order written. */
+function naturalOrder(a: string, b: string): number {
+  return a.localeCompare(b, 'en', { numeric: true, sensitivity: 'base' });
 }

@@ -1,8 +1,9 @@
 // Turns a framed entry into items by the source's declarative rules. Deny by default:
 // only what a rule names, errors and warnings become items; everything else stays here.
 import type { NewItem } from '../transport/codec.ts';
-import type { ProfileSource, Rule } from '../profiles/schema.ts';
+import type { ItemTarget, ProfileSource, Rule } from '../profiles/schema.ts';
 import type { Entry, FrameRules } from './entries.ts';
+import { createReader, type ParsedEntry } from './formats.ts';
 import { redactMessage } from './redact.ts';
 import { parseTimestamp, toLocalIso } from './timestamp.ts';
 
@@ -19,13 +20,14 @@ export interface SourceParser {
   parse(entry: Entry, file: string): ParseOutcome;
 }
 
-type Target = Extract<Rule, { type: 'regex' }>;
-type ItemTarget = Pick<Target, 'name' | 'kind' | 'unit' | 'valueType'>;
+/** `raw` is the value as written; `unitText` the unit beside it, if any. */
+type Emit = (target: ItemTarget, raw: string, unitText: string | undefined) => void;
+type CompiledRule = (entry: ParsedEntry, emit: Emit) => void;
 
 const NUMBER_WITH_UNIT = /^([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*)$/;
 
 export function compileSource(source: ProfileSource): SourceParser {
-  const entry = new RegExp(source.format.entry, 'u');
+  const reader = createReader(source.format);
   const drops = source.drop.map((d) => new RegExp(d, 'u'));
   const errorCode = source.errorCode ? new RegExp(source.errorCode, 'u') : null;
   const errors = new Set(source.levels.error.map((l) => l.toUpperCase()));
@@ -33,89 +35,97 @@ export function compileSource(source: ProfileSource): SourceParser {
   const rules = source.rules.map(compileRule);
 
   return {
-    frame: { startsEntry: (text) => entry.test(text), maxEntryChars: MAX_ENTRY_CHARS },
+    frame: { ...reader.frame, maxEntryChars: MAX_ENTRY_CHARS },
     parse(framed, file) {
-      const first = framed.lines[0] ?? '';
-      const groups = entry.exec(first)?.groups;
-      if (!groups)
-        return { items: [], problems: [`entry does not match the format of ${source.id}`] };
-      const epochMs = parseTimestamp(
-        groups.ts ?? '',
-        source.timestamp.order,
-        source.timestamp.zone,
-      );
+      const problems: string[] = framed.truncated ? [`entry longer than ${MAX_ENTRY_CHARS} characters was cut`] : [];
+      const parsed = reader.read(framed.lines);
+      if (typeof parsed === 'string') return { items: [], problems: [...problems, parsed] };
+      const epochMs = parseTimestamp(parsed.ts, source.timestamp.order, source.timestamp.zone);
       if (Number.isNaN(epochMs)) {
-        return {
-          items: [],
-          problems: [`unreadable timestamp "${(groups.ts ?? '').slice(0, 40)}"`],
-        };
+        return { items: [], problems: [...problems, `unreadable timestamp "${parsed.ts.slice(0, 40)}"`] };
       }
-      const base = {
-        ts: toLocalIso(epochMs),
-        source: source.id,
-        attrs: source.fileAttr ? { file } : undefined,
-      };
-      const message = (groups.message ?? '').trim();
-      const level = (groups.level ?? '').toUpperCase();
-      const problems: string[] = [];
+      const ts = toLocalIso(epochMs);
+      const fileAttr = source.fileAttr ? { file } : undefined;
       const items: NewItem[] = [];
+      const level = parsed.level.toUpperCase();
       if (errors.has(level) || warnings.has(level)) {
         const isError = errors.has(level);
-        const code = isError ? errorCode?.exec(message)?.groups?.code : undefined;
-        const attrs = { ...base.attrs, ...(code ? { code } : {}) };
+        const code = isError ? errorCode?.exec(parsed.message)?.groups?.code : undefined;
+        const exception = isError && parsed.exception ? redactMessage(parsed.exception) : undefined;
         items.push({
-          ...base,
+          ts,
+          source: source.id,
           name: isError ? 'error' : 'warning',
           kind: isError ? 'error' : 'event',
-          value: redactMessage(message),
-          attrs: Object.keys(attrs).length ? attrs : undefined,
+          value: redactMessage(parsed.message),
+          attrs: compact({ ...fileAttr, code, exception }),
         });
-      } else if (!drops.some((d) => d.test(message))) {
-        for (const rule of rules)
-          rule(message, (target, raw, unitText) => {
+      }
+      if (!drops.some((d) => d.test(parsed.message))) {
+        for (const rule of rules) {
+          rule(parsed, (target, raw, unitText) => {
             const value = toValue(target, raw);
             if (value === undefined) {
               problems.push(`${target.name}: "${raw.slice(0, 40)}" is not a number`);
               return;
             }
-            const unit =
-              target.unit ?? (unitText ? (source.units[unitText] ?? unitText) : undefined);
-            items.push({ ...base, name: target.name, kind: target.kind, value, unit });
+            const unit = target.unit ?? (unitText ? (source.units[unitText] ?? unitText) : undefined);
+            items.push({ ts, source: source.id, name: target.name, kind: target.kind, value, unit, attrs: fileAttr });
           });
+        }
       }
-      if (framed.truncated)
-        problems.push(`entry longer than ${MAX_ENTRY_CHARS} characters was cut`);
       return { items: items.map(withoutUndefined), problems };
     },
   };
 }
 
-type Emit = (target: ItemTarget, raw: string, unitText: string | undefined) => void;
-
-function compileRule(rule: Rule): (message: string, emit: Emit) => void {
-  if (rule.type === 'regex') {
-    const re = new RegExp(rule.match, 'u');
-    return (message, emit) => {
-      const m = re.exec(message);
-      if (m) emit(rule, m.groups?.value ?? '', m.groups?.unit);
-    };
-  }
-  const labels = new Map(Object.entries(rule.labels));
-  return (message, emit) => {
-    for (const part of message.split(rule.separator)) {
-      const eq = part.indexOf('=');
-      if (eq < 0) continue;
-      const target = labels.get(part.slice(0, eq).trim());
-      if (!target) continue;
-      const text = part.slice(eq + 1).trim();
-      if (target.valueType !== 'number') {
-        emit(target, text, undefined);
-        continue;
-      }
-      const m = NUMBER_WITH_UNIT.exec(text);
-      emit(target, m?.[1] ?? text, m?.[2] || undefined);
-    }
+function compileRule(rule: Rule): CompiledRule {
+  const apply = compileAction(rule);
+  if (!rule.when) return apply;
+  const { field } = rule.when;
+  const match = new RegExp(rule.when.match, 'u');
+  return (entry, emit) => {
+    const value = field === 'message' ? entry.message : field === 'level' ? entry.level : entry.fields[field];
+    if (value !== undefined && match.test(value)) apply(entry, emit);
   };
+}
+
+function compileAction(rule: Rule): CompiledRule {
+  switch (rule.type) {
+    case 'regex': {
+      const re = new RegExp(rule.match, 'u');
+      return (entry, emit) => {
+        const m = re.exec(entry.message);
+        if (m) emit(rule, m.groups?.value ?? '', m.groups?.unit);
+      };
+    }
+    case 'field':
+      return (entry, emit) => {
+        const value = entry.fields[rule.field];
+        if (value !== undefined) emit(rule, value, undefined);
+      };
+    case 'records': {
+      const names = new Map(Object.entries(rule.names));
+      return (entry, emit) => {
+        const target = names.get(entry.fields.name ?? '');
+        if (target) emit(target, entry.fields.value ?? '', entry.fields.unit || undefined);
+      };
+    }
+    case 'labels': {
+      const labels = new Map(Object.entries(rule.labels));
+      return (entry, emit) => {
+        for (const part of entry.message.split(rule.separator)) {
+          const eq = part.indexOf('=');
+          if (eq < 0) continue;
+          const target = labels.get(part.slice(0, eq).trim());
+          if (!target) continue;
+          const text = part.slice(eq + 1).trim();
+          const m = target.valueType === 'number' ? NUMBER_WITH_UNIT.exec(text) : null;
+          emit(target, m?.[1] ?? text, m?.[2] || undefined);
+        }
+      };
+    }
+  }
 }
 
 function toValue(target: ItemTarget, raw: string): NewItem['value'] | undefined {
@@ -123,6 +133,11 @@ function toValue(target: ItemTarget, raw: string): NewItem['value'] | undefined 
   if (target.valueType === 'string') return redactMessage(raw.trim());
   const n = Number(raw);
   return raw.trim() !== '' && Number.isFinite(n) ? n : undefined;
+}
+
+function compact<T extends Record<string, string | undefined>>(attrs: T): Record<string, string> | undefined {
+  const entries = Object.entries(attrs).filter(([, v]) => v !== undefined) as [string, string][];
+  return entries.length > 0 ? Object.fromEntries(entries) : undefined;
 }
 
 function withoutUndefined(item: NewItem): NewItem {

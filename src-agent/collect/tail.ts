@@ -2,7 +2,7 @@
 // each pass, never held: on Windows the instrument software must stay free to rename
 // or delete them at any time.
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import type { FileCursor } from '../outbox/outbox.ts';
 import { decode, detectEncoding } from './decode.ts';
 import { frameLines, type Entry, type Line } from './entries.ts';
@@ -37,39 +37,80 @@ export interface TailTarget {
  * One read of at most READ_CHUNK_BYTES from the cursor on. `flushOpen` ends an entry
  * still open at the end of the file: the caller decides when the writer has settled.
  */
+export interface FileProbe {
+  identity: string;
+  size: number;
+  mtimeMs: number;
+  /** The first bytes, for the fingerprint and the byte order mark. */
+  head: Buffer;
+}
+
+/** What the file at `absPath` is now, or null when there is no regular file. */
+export async function probeFile(absPath: string): Promise<FileProbe | null> {
+  const handle = await open(absPath, 'r').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT' || err.code === 'EISDIR') return null;
+    throw err;
+  });
+  if (!handle) return null;
+  try {
+    return await probeHandle(handle);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function probeHandle(handle: FileHandle): Promise<FileProbe | null> {
+  const info = await handle.stat();
+  if (!info.isFile()) return null;
+  const head = Buffer.alloc(Math.min(FINGERPRINT_BYTES, info.size));
+  const { bytesRead } = await handle.read(head, 0, head.length, 0);
+  return { identity: `${info.dev}:${info.ino}`, size: info.size, mtimeMs: info.mtimeMs, head: head.subarray(0, bytesRead) };
+}
+
+/** `<length>:<hash>` of the first bytes: a file that only grew keeps the same start. */
+export function fingerprint(head: Buffer): string {
+  return `${head.length}:${createHash('sha256').update(head).digest('base64url').slice(0, 22)}`;
+}
+
+/** Whether `probe` is still the file `cursor` was reading (not replaced, not rewritten). */
+export function isSameFile(cursor: FileCursor, probe: FileProbe): boolean {
+  if (cursor.identity !== probe.identity) return false;
+  const length = Number(cursor.fingerprint.split(':', 1)[0]);
+  if (!Number.isInteger(length) || length > probe.head.length) return false;
+  return fingerprint(probe.head.subarray(0, length)) === cursor.fingerprint;
+}
+
+/**
+ * One read of at most READ_CHUNK_BYTES from the cursor on. `flushOpen` ends an entry
+ * still open at the end of the file: the caller decides when the writer has settled.
+ */
 export async function tailOnce(
   target: TailTarget,
   previous: FileCursor | undefined,
   flushOpen: boolean,
 ): Promise<TailPass | null> {
   const handle = await open(target.absPath, 'r').catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return null;
+    if (err.code === 'ENOENT' || err.code === 'EISDIR') return null;
     throw err;
   });
   if (!handle) return null;
   try {
-    const info = await handle.stat();
-    if (!info.isFile()) return null;
-    const head = Buffer.alloc(Math.min(FINGERPRINT_BYTES, info.size));
-    await handle.read(head, 0, head.length, 0);
-    const identity = `${info.dev}:${info.ino}`;
-    const fingerprint = createHash('sha256').update(head).digest('base64url').slice(0, 22);
-    const encoding = detectEncoding(head, target.encoding);
+    const probe = await probeHandle(handle);
+    if (!probe) return null;
+    const encoding = detectEncoding(probe.head, target.encoding);
 
-    let offset = previous?.offset ?? 0;
-    const replaced =
-      previous !== undefined &&
-      (previous.identity !== identity || !sameStart(previous, fingerprint, head.length));
-    if (replaced || info.size < offset) offset = 0;
+    // A replaced or truncated (copy-truncate) file is read again from its start.
+    let offset = previous && isSameFile(previous, probe) && probe.size >= previous.offset ? previous.offset : 0;
     offset = Math.max(offset, encoding.bomLength);
 
-    const length = Math.min(info.size - offset, READ_CHUNK_BYTES);
-    const chunk = Buffer.alloc(Math.max(0, length));
-    if (length > 0) await handle.read(chunk, 0, length, offset);
-    const atEof = offset + length >= info.size;
+    const length = Math.max(0, Math.min(probe.size - offset, READ_CHUNK_BYTES));
+    const chunk = Buffer.alloc(length);
+    const { bytesRead } = length > 0 ? await handle.read(chunk, 0, length, offset) : { bytesRead: 0 };
+    const bytes = chunk.subarray(0, bytesRead);
+    const atEof = offset + bytesRead >= probe.size;
 
     let replacementChars = 0;
-    const lines: Line[] = splitLines(chunk, offset, encoding).map((raw) => {
+    const lines: Line[] = splitLines(bytes, offset, encoding).map((raw) => {
       const text = decode(raw.bytes, encoding);
       replacementChars += countReplacements(text);
       return { text, start: raw.start, end: raw.end };
@@ -84,8 +125,8 @@ export async function tailOnce(
       open = null;
     }
     const lastEnd = lines.length > 0 ? lines[lines.length - 1]!.end : offset;
-    const oversized = lines.length === 0 && length === READ_CHUNK_BYTES;
-    const nextOffset = open ? open.start : oversized ? offset + length : lastEnd;
+    const oversized = lines.length === 0 && bytesRead === READ_CHUNK_BYTES;
+    const nextOffset = open ? open.start : oversized ? offset + bytesRead : lastEnd;
     return {
       entries,
       open,
@@ -96,23 +137,14 @@ export async function tailOnce(
       cursor: {
         source: target.source,
         path: target.relPath,
-        identity,
-        fingerprint,
+        identity: probe.identity,
+        fingerprint: fingerprint(probe.head),
         offset: nextOffset,
       },
     };
   } finally {
     await handle.close();
   }
-}
-
-/** A file that only grew keeps its first bytes; while it is shorter than the fingerprint, it still grows into it. */
-function sameStart(previous: FileCursor, fingerprint: string, headLength: number): boolean {
-  return (
-    previous.fingerprint === fingerprint ||
-    headLength < FINGERPRINT_BYTES ||
-    previous.offset < FINGERPRINT_BYTES
-  );
 }
 
 function countReplacements(text: string): number {

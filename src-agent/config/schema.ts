@@ -36,9 +36,19 @@ export const configSchema = z
       .object({
         /** The safety-net scan for changes the file watcher missed (network folders). */
         pollIntervalSec: z.number().min(0.1).max(3600).default(2),
+        /** What a first start reads of the files already there; files that appear later are read whole. */
+        backfill: z
+          .object({
+            /** Files last written longer ago are not read back (0: no limit). */
+            maxAgeDays: z.number().min(0).default(30),
+            /** Only the last this many bytes of a larger file are read back (0: no limit). */
+            maxBytes: z.number().int().min(0).default(64 * 1024 * 1024),
+          })
+          .strict()
+          .default({ maxAgeDays: 30, maxBytes: 64 * 1024 * 1024 }),
       })
       .strict()
-      .default({ pollIntervalSec: 2 }),
+      .default({ pollIntervalSec: 2, backfill: { maxAgeDays: 30, maxBytes: 64 * 1024 * 1024 } }),
     proxy: z
       .object({
         url: z.string().url(),

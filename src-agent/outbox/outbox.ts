@@ -154,6 +154,11 @@ export class Outbox extends EventEmitter<{ appended: [] }> {
     return kept.length;
   }
 
+  /** Forgets the cursor of a file that is gone (and whose rotated remains were read). */
+  async forgetCursor(source: string, path: string): Promise<void> {
+    await this.db.run('DELETE FROM cursors WHERE source = ? AND path = ?', [source, path]);
+  }
+
   /** Items after `afterSeq`, oldest first, as the JSON text they are sent in. */
   async read(afterSeq: number, limit: number): Promise<StoredBatch | null> {
     const rows = await this.db.all<{ seq: number; body: string }>(

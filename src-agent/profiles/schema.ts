@@ -29,10 +29,14 @@ const itemTarget = z
   })
   .strict();
 
+/** Applies a rule only to entries whose field (or `message`, `level`) matches. */
+const condition = z.object({ field: z.string().min(1), match: regex }).strict();
+
 /** `Label = value unit` pairs, as SmartSEM writes them, several per entry. */
 const labelsRule = z
   .object({
     type: z.literal('labels'),
+    when: condition.optional(),
     /** Separates the pairs within one message. */
     separator: z.string().min(1).default(';'),
     labels: z.record(z.string().min(1), itemTarget),
@@ -43,23 +47,51 @@ const labelsRule = z
 const regexRule = z
   .object({
     type: z.literal('regex'),
+    when: condition.optional(),
     match: regex,
     ...itemTarget.shape,
   })
   .strict();
 
-export const ruleSchema = z.discriminatedUnion('type', [labelsRule, regexRule]);
+/** A field of the parsed entry (an XML attribute or property, a named group) as an item. */
+const fieldRule = z
+  .object({
+    type: z.literal('field'),
+    when: condition.optional(),
+    field: z.string().min(1),
+    ...itemTarget.shape,
+  })
+  .strict();
+
+/** Records that name themselves (`name`, `value`, `unit` fields): only the names listed here pass. */
+const recordsRule = z
+  .object({
+    type: z.literal('records'),
+    when: condition.optional(),
+    names: z.record(z.string().min(1), itemTarget),
+  })
+  .strict();
+
+export const ruleSchema = z.discriminatedUnion('type', [labelsRule, regexRule, fieldRule, recordsRule]);
 export type Rule = z.infer<typeof ruleSchema>;
+export type ItemTarget = z.infer<typeof itemTarget>;
 
 const linesFormat = z
   .object({
     type: z.literal('lines'),
-    /** Matches the first line of an entry, with named groups `ts`, `level`, `message`. */
+    /** Matches the first line of an entry, with named groups `ts`, `level`, `message` (others become fields). */
     entry: regex,
   })
   .strict();
 
-export const formatSchema = z.discriminatedUnion('type', [linesFormat]);
+/** log4net XmlLayout: a stream of `<event>` fragments without a root element. */
+const log4netFormat = z.object({ type: z.literal('log4net-xml') }).strict();
+
+/** One self-closing `<record timestamp=".." name=".." value=".." unit=".." />` per entry. */
+const xmlRecordsFormat = z.object({ type: z.literal('xml-records') }).strict();
+
+export const formatSchema = z.discriminatedUnion('type', [linesFormat, log4netFormat, xmlRecordsFormat]);
+export type Format = z.infer<typeof formatSchema>;
 
 const timestampSchema = z
   .object({

@@ -1,0 +1,636 @@
+// Ingest bench: how fast the real agent turns large SmartSEM and ZEN logs into committed
+// outbox items, next to how fast the same files can merely be read, and how long a live
+// line takes from being written to being committed.
+//
+//   npm run bench -- ingest [--em-mb 200] [--zen-mb 50] [--latency-sec 10] [--latency-rate 1000]
+//                           [--cpu-prof]
+//
+// Sizes also come from BENCH_EM_MB, BENCH_ZEN_MB. MB here is 10^6 bytes. The figures are
+// printed; the last line is the same as one JSON object. Exit 0 even when targets are
+// missed; non-zero only when a measurement could not be made.
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { mkdir, mkdtemp, open, readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import {
+  killAgents,
+  OutboxReader,
+  processFigures,
+  ROOT,
+  startAgent,
+  writeAgentConfig,
+} from './ingest/agent.ts';
+import {
+  emLine,
+  generateEmServerLog,
+  generateZenLog,
+  type GeneratedLog,
+} from './ingest/generate.ts';
+import { summariseProfile, type HotFunction } from './ingest/profile.ts';
+
+const MB = 1e6;
+const READ_CHUNK = 4 * 1024 * 1024;
+const POLL_MS = 250;
+const LATENCY_POLL_MS = 5;
+/** An agent that moves neither cursor nor seq for this long is stuck, not slow. */
+const STALL_MS = 60_000;
+
+const TARGETS = { itemsPerSec: 100_000, mbPerSec: 30, p99Ms: 100 };
+
+interface Options {
+  emMb: number;
+  zenMb: number;
+  latencySec: number;
+  latencyRate: number;
+  cpuProf: boolean;
+}
+
+interface Baseline {
+  readMBps: number;
+  splitMBps: number;
+  lines: number;
+}
+
+interface IngestFigures {
+  wallSec: number;
+  /** From spawn to the first committed item: start-up, not throughput. */
+  firstItemSec: number | null;
+  items: number;
+  itemsPerSec: number;
+  mbPerSec: number;
+  peakRssMb: number | null;
+  cpuSec: number | null;
+  exitCode: number | null;
+}
+
+interface LatencyFigures {
+  lines: number;
+  measured: number;
+  missing: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+type Outcome<T> = { ok: T } | { skipped: string } | { error: string };
+
+export async function main(args: string[]): Promise<number> {
+  let options: Options;
+  try {
+    options = parseOptions(args);
+  } catch (err) {
+    console.error(`bench ingest: ${(err as Error).message}`);
+    return 2;
+  }
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'scopelink-bench-ingest-'));
+  // Exit paths that skip `finally` (a signal, process.exit) still leave nothing behind.
+  const cleanUp = () => {
+    killAgents();
+    rmSync(tmp, { recursive: true, force: true });
+  };
+  process.on('exit', cleanUp);
+  const onSignal = (signal: NodeJS.Signals) => process.exit(signal === 'SIGINT' ? 130 : 143);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await runBench(options, tmp);
+  } catch (err) {
+    console.error(`bench ingest: ${(err as Error).stack ?? err}`);
+    return 1;
+  } finally {
+    cleanUp();
+    process.off('exit', cleanUp);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function parseOptions(args: string[]): Options {
+  const { values } = parseArgs({
+    args,
+    options: {
+      'em-mb': { type: 'string', default: process.env.BENCH_EM_MB ?? '200' },
+      'zen-mb': { type: 'string', default: process.env.BENCH_ZEN_MB ?? '50' },
+      'latency-sec': { type: 'string', default: '10' },
+      'latency-rate': { type: 'string', default: '1000' },
+      'cpu-prof': { type: 'boolean', default: false },
+    },
+  });
+  const positive = (key: keyof typeof values) => {
+    const n = Number(values[key]);
+    if (!(n > 0)) throw new Error(`--${key} must be a positive number`);
+    return n;
+  };
+  return {
+    emMb: positive('em-mb'),
+    zenMb: positive('zen-mb'),
+    latencySec: positive('latency-sec'),
+    latencyRate: positive('latency-rate'),
+    cpuProf: values['cpu-prof'],
+  };
+}
+
+const progress = (message: string) => console.error(`[bench ingest] ${message}`);
+
+async function runBench(options: Options, tmp: string): Promise<number> {
+  const emFolder = path.join(tmp, 'em', 'SmartSEM', 'Log');
+  const zenFolder = path.join(tmp, 'lm', 'Logging');
+  await mkdir(emFolder, { recursive: true });
+  await mkdir(zenFolder, { recursive: true });
+
+  progress(`generating ${options.emMb} MB EM Server.log and ${options.zenMb} MB ZEN.log.xml`);
+  let t = performance.now();
+  const em = await generateEmServerLog(path.join(emFolder, 'EM Server.log'), options.emMb * MB);
+  const emGenSec = (performance.now() - t) / 1000;
+  t = performance.now();
+  const zen = await generateZenLog(path.join(zenFolder, 'ZEN.log.xml'), options.zenMb * MB);
+  const zenGenSec = (performance.now() - t) / 1000;
+
+  progress('baseline: reading the files');
+  const emBase = await baseline(em.file);
+  const zenBase = await baseline(zen.file);
+
+  progress('agent ingest: EM Server.log');
+  const emIngest = await attempt(() =>
+    measureIngest({
+      dir: path.join(tmp, 'run-em'),
+      kind: 'em',
+      sources: { 'em-server': emFolder, 'smartsem-logs': null },
+      log: em,
+    }),
+  );
+
+  const zenPlan = await zenSources(zenFolder);
+  let zenIngest: Outcome<IngestFigures>;
+  if (typeof zenPlan === 'string') {
+    zenIngest = { skipped: zenPlan };
+    progress(`agent ingest: ZEN.log.xml skipped: ${zenPlan}`);
+  } else {
+    progress('agent ingest: ZEN.log.xml');
+    zenIngest = await attempt(() =>
+      measureIngest({ dir: path.join(tmp, 'run-zen'), kind: 'lm', sources: zenPlan, log: zen }),
+    );
+  }
+
+  progress(`latency: ${options.latencyRate} lines/s for ${options.latencySec} s`);
+  const latency = await attempt(() =>
+    measureLatency(path.join(tmp, 'latency'), options.latencySec, options.latencyRate),
+  );
+
+  let hot: Outcome<HotFunction[]> = { skipped: 'run with --cpu-prof' };
+  if (options.cpuProf) {
+    progress('profiling the agent on EM Server.log (a separate run; its figures are not used)');
+    const profileDir = path.join(tmp, 'cpu-prof');
+    hot = await attempt(async () => {
+      await measureIngest({
+        dir: path.join(tmp, 'run-em-prof'),
+        kind: 'em',
+        sources: { 'em-server': emFolder, 'smartsem-logs': null },
+        log: em,
+        cpuProfDir: profileDir,
+      });
+      return summariseProfile(profileDir, ROOT, 20);
+    });
+  }
+
+  const results = {
+    bench: 'ingest',
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: os.cpus().length,
+    files: {
+      em: { ...describeLog(em), generateSec: round(emGenSec, 2) },
+      zen: { ...describeLog(zen), generateSec: round(zenGenSec, 2) },
+    },
+    baseline: { em: emBase, zen: zenBase },
+    ingest: { em: emIngest, zen: zenIngest },
+    latency,
+    targets: targetChecks(emIngest, zenIngest, latency),
+    ...(options.cpuProf ? { cpuProfile: hot } : {}),
+  };
+  printReport(results, em, zen);
+  console.log(JSON.stringify(results));
+  const failed = [emIngest, zenIngest, latency, hot].some((o) => 'error' in o);
+  return failed ? 1 : 0;
+}
+
+/** A phase that fails is reported as failed; the other phases still run. */
+async function attempt<T>(phase: () => Promise<T>): Promise<Outcome<T>> {
+  try {
+    return { ok: await phase() };
+  } catch (err) {
+    const message = (err as Error).message ?? String(err);
+    progress(`FAILED: ${message}`);
+    return { error: message };
+  }
+}
+
+function describeLog(log: GeneratedLog) {
+  return {
+    bytes: log.bytes,
+    lines: log.lines,
+    entries: log.entries,
+    expectedItems: log.expectedItems,
+  };
+}
+
+/** The floor under any tail-and-parse: 4 MiB reads alone, then with a scan for line feeds. */
+async function baseline(file: string): Promise<Baseline> {
+  const buffer = Buffer.alloc(READ_CHUNK);
+  const pass = async (split: boolean) => {
+    const handle = await open(file, 'r');
+    const started = performance.now();
+    let bytes = 0;
+    let lines = 0;
+    try {
+      for (;;) {
+        const { bytesRead } = await handle.read(buffer, 0, READ_CHUNK, bytes);
+        if (bytesRead === 0) break;
+        bytes += bytesRead;
+        if (!split) continue;
+        const chunk = bytesRead === READ_CHUNK ? buffer : buffer.subarray(0, bytesRead);
+        for (let at = chunk.indexOf(0x0a); at >= 0; at = chunk.indexOf(0x0a, at + 1)) lines++;
+      }
+    } finally {
+      await handle.close();
+    }
+    return { mbps: bytes / MB / ((performance.now() - started) / 1000), lines };
+  };
+  const read = await pass(false);
+  const split = await pass(true);
+  return { readMBps: round(read.mbps, 0), splitMBps: round(split.mbps, 0), lines: split.lines };
+}
+
+async function zenSources(folder: string): Promise<Record<string, string | null> | string> {
+  const file = path.join(ROOT, 'src-agent/profiles/lm.json');
+  if (!existsSync(file)) return 'src-agent/profiles/lm.json does not exist (yet)';
+  const profile = JSON.parse(await readFile(file, 'utf8')) as { sources?: { id: string }[] };
+  const ids = (profile.sources ?? []).map((s) => s.id);
+  if (!ids.includes('zen')) return `the lm profile has no "zen" source (it has ${ids.join(', ')})`;
+  return Object.fromEntries(ids.map((id) => [id, id === 'zen' ? folder : null]));
+}
+
+interface IngestRun {
+  dir: string;
+  kind: 'em' | 'lm';
+  sources: Record<string, string | null>;
+  log: GeneratedLog;
+  cpuProfDir?: string;
+}
+
+/**
+ * Spawn to all committed: done when the file's cursor has reached its size (cursors and
+ * items commit together) and the newest seq no longer moves.
+ */
+async function measureIngest(run: IngestRun): Promise<IngestFigures> {
+  mkdirSync(run.dir, { recursive: true });
+  const config = await writeAgentConfig({ dir: run.dir, kind: run.kind, sources: run.sources });
+  const dbFile = path.join(run.dir, 'data', 'outbox.db');
+  const started = performance.now();
+  const agent = startAgent(config, run.cpuProfDir);
+  let reader: OutboxReader | null = null;
+  try {
+    let committedAt: number | null = null;
+    let doneAt = 0;
+    let firstItemAt: number | null = null;
+    let last = { seq: -1, offset: -1 };
+    let lastMove = started;
+    for (;;) {
+      await sleep(POLL_MS);
+      if (agent.hasExited()) throw new Error(`the agent exited early:\n${agent.stderrTail()}`);
+      const now = performance.now();
+      if (now - lastMove > STALL_MS) {
+        throw new Error(
+          `no progress for ${STALL_MS / 1000} s (cursor at ${last.offset} of ${run.log.bytes} bytes):\n` +
+            agent.stderrTail(),
+        );
+      }
+      reader ??= existsSync(dbFile) ? await OutboxReader.open(dbFile) : null;
+      // Until the agent has created its tables, there is nothing to read.
+      const at = await reader?.get<{ seq: number; offset: number }>(PROGRESS_SQL).catch(() => null);
+      if (!at) continue;
+      if (at.seq > 0) firstItemAt ??= now;
+      const moved = at.seq !== last.seq || at.offset !== last.offset;
+      if (moved) lastMove = now;
+      if (at.offset >= run.log.bytes) {
+        if (committedAt !== null && at.seq === last.seq) {
+          doneAt = committedAt;
+          break;
+        }
+        committedAt = now;
+      }
+      last = at;
+    }
+    const proc = processFigures(agent.pid);
+    const count = await reader!.get<{ n: number }>('SELECT count(*) AS n FROM items');
+    await reader!.close();
+    reader = null;
+    const exitCode = await agent.stop();
+    if (exitCode !== 0) {
+      throw new Error(`the agent exited with ${exitCode} on SIGTERM:\n${agent.stderrTail()}`);
+    }
+    const wallSec = (doneAt - started) / 1000;
+    const items = count?.n ?? 0;
+    return {
+      wallSec: round(wallSec, 2),
+      firstItemSec: firstItemAt === null ? null : round((firstItemAt - started) / 1000, 2),
+      items,
+      itemsPerSec: Math.round(items / wallSec),
+      mbPerSec: round(run.log.bytes / MB / wallSec, 1),
+      peakRssMb: proc ? round(proc.peakRss / MB, 0) : null,
+      cpuSec: proc ? round(proc.cpuSec, 1) : null,
+      exitCode,
+    };
+  } finally {
+    await reader?.close();
+    await agent.stop();
+  }
+}
+
+// The newest seq stands in for count(*) while polling: nothing is acknowledged (no server),
+// so they are equal, and count(*) walks the whole table, stealing the agent's disk and CPU.
+const PROGRESS_SQL = `SELECT (SELECT coalesce(max(seq), 0) FROM items) AS seq,
+  (SELECT coalesce(sum(offset), 0) FROM cursors) AS offset`;
+
+/** Each line carries its index in its value, so its item can be told apart in the outbox. */
+const LATENCY_BASE = 100_000;
+
+/** Written-to-committed time of live lines appended to a log the agent already watches. */
+async function measureLatency(dir: string, seconds: number, rate: number): Promise<LatencyFigures> {
+  const folder = path.join(dir, 'SmartSEM', 'Log');
+  mkdirSync(folder, { recursive: true });
+  const file = path.join(folder, 'EM Server.log');
+  writeFileSync(file, '');
+  const config = await writeAgentConfig({
+    dir,
+    kind: 'em',
+    sources: { 'em-server': folder, 'smartsem-logs': null },
+  });
+  const agent = startAgent(config);
+  let reader: OutboxReader | null = null;
+  try {
+    const deadline = performance.now() + STALL_MS;
+    while (!existsSync(path.join(dir, 'data', 'status.json'))) {
+      if (agent.hasExited()) throw new Error(`the agent exited early:\n${agent.stderrTail()}`);
+      if (performance.now() > deadline) throw new Error('the agent did not start within 60 s');
+      await sleep(50);
+    }
+    // The status does not say when the file watcher is ready; give it a moment.
+    await sleep(1000);
+    reader = await OutboxReader.open(path.join(dir, 'data', 'outbox.db'));
+
+    const total = Math.max(2, Math.round(seconds * rate));
+    const written = new Float64Array(total).fill(NaN);
+    const committed = new Float64Array(total).fill(NaN);
+    let seen = 0;
+    let writing = true;
+    const poller = (async () => {
+      let afterSeq = 0;
+      let quietUntil = Infinity;
+      while (seen < total && performance.now() < quietUntil) {
+        const rows = await reader!.all<{ seq: number; body: string }>(
+          'SELECT seq, body FROM items WHERE seq > ? ORDER BY seq',
+          [afterSeq],
+        );
+        const now = performance.now();
+        for (const row of rows) {
+          afterSeq = row.seq;
+          const i = (JSON.parse(row.body) as { value: number }).value - LATENCY_BASE;
+          if (i >= 0 && i < total && Number.isNaN(committed[i]!)) {
+            committed[i] = now;
+            seen++;
+          }
+        }
+        if (!writing && quietUntil === Infinity) quietUntil = now + 5000;
+        await sleep(LATENCY_POLL_MS);
+      }
+    })();
+    // Awaited once the writing is done; until then a failure must not count as unhandled.
+    poller.catch(() => undefined);
+
+    const fd = openSync(file, 'a');
+    try {
+      const start = performance.now();
+      let next = 0;
+      while (next < total) {
+        const due = Math.min(total, Math.floor(((performance.now() - start) * rate) / 1000) + 1);
+        for (; next < due; next++) {
+          const line = emLine(
+            Date.now(),
+            'INFO',
+            'System',
+            `Operating Hours = ${LATENCY_BASE + next} Hours`,
+          );
+          writeSync(fd, Buffer.from(line, 'latin1'));
+          written[next] = performance.now();
+        }
+        await sleep(1);
+      }
+    } finally {
+      closeSync(fd);
+      writing = false;
+    }
+    await poller;
+    const exitCode = await agent.stop();
+    if (exitCode !== 0) {
+      throw new Error(`the agent exited with ${exitCode} on SIGTERM:\n${agent.stderrTail()}`);
+    }
+
+    // The last line waits for the settle time, not for its successor: left out.
+    const latencies: number[] = [];
+    for (let i = 0; i < total - 1; i++) {
+      const ms = committed[i]! - written[i]!;
+      if (!Number.isNaN(ms)) latencies.push(ms);
+    }
+    latencies.sort((a, b) => a - b);
+    return {
+      lines: total,
+      measured: latencies.length,
+      missing: total - 1 - latencies.length,
+      p50Ms: round(percentile(latencies, 50), 1),
+      p95Ms: round(percentile(latencies, 95), 1),
+      p99Ms: round(percentile(latencies, 99), 1),
+      maxMs: round(latencies[latencies.length - 1] ?? NaN, 1),
+    };
+  } finally {
+    await reader?.close();
+    await agent.stop();
+  }
+}
+
+/** Nearest rank. */
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+interface TargetCheck {
+  target: string;
+  subject: string;
+  value: number | null;
+  met: boolean | null;
+}
+
+function targetChecks(
+  em: Outcome<IngestFigures>,
+  zen: Outcome<IngestFigures>,
+  latency: Outcome<LatencyFigures>,
+): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const check = (target: string, subject: string, value: number | null, met: boolean | null) =>
+    checks.push({ target, subject, value, met });
+  for (const [subject, run] of [
+    ['EM Server.log', em],
+    ['ZEN.log.xml', zen],
+  ] as const) {
+    const f = 'ok' in run ? run.ok : null;
+    check(
+      `items/s >= ${TARGETS.itemsPerSec}`,
+      subject,
+      f?.itemsPerSec ?? null,
+      f ? f.itemsPerSec >= TARGETS.itemsPerSec : null,
+    );
+    check(
+      `MB/s >= ${TARGETS.mbPerSec}`,
+      subject,
+      f?.mbPerSec ?? null,
+      f ? f.mbPerSec >= TARGETS.mbPerSec : null,
+    );
+  }
+  const l = 'ok' in latency ? latency.ok : null;
+  check(
+    `p99 latency <= ${TARGETS.p99Ms} ms`,
+    'live EM lines',
+    l?.p99Ms ?? null,
+    l ? l.missing === 0 && l.p99Ms <= TARGETS.p99Ms : null,
+  );
+  return checks;
+}
+
+interface Results {
+  node: string;
+  cpus: number;
+  files: Record<'em' | 'zen', ReturnType<typeof describeLog> & { generateSec: number }>;
+  baseline: Record<'em' | 'zen', Baseline>;
+  ingest: Record<'em' | 'zen', Outcome<IngestFigures>>;
+  latency: Outcome<LatencyFigures>;
+  targets: TargetCheck[];
+  cpuProfile?: Outcome<HotFunction[]>;
+}
+
+function printReport(r: Results, em: GeneratedLog, zen: GeneratedLog): void {
+  const out: string[] = [];
+  const p = (line = '') => out.push(line);
+  p(`ScopeLink ingest bench   node ${r.node}, ${r.cpus} CPUs, MB = 10^6 bytes`);
+  p();
+  p('files (generated)');
+  for (const [key, name] of NAMES) {
+    const f = r.files[key];
+    const expected = f.expectedItems === null ? '' : `, ${int(f.expectedItems)} items expected`;
+    p(
+      `  ${name.padEnd(14)} ${fix(f.bytes / MB, 1).padStart(7)} MB  ${int(f.lines)} lines, ` +
+        `${int(f.entries)} entries${expected}  (${fix(f.generateSec, 1)} s)`,
+    );
+  }
+  p();
+  p('baseline (same files, page cache, 4 MiB reads)');
+  for (const [key, name] of NAMES) {
+    const b = r.baseline[key];
+    p(
+      `  ${name.padEnd(14)} read ${int(b.readMBps).padStart(6)} MB/s   ` +
+        `read + split at LF ${int(b.splitMBps).padStart(6)} MB/s`,
+    );
+  }
+  p();
+  p('agent ingest (spawn to all committed)');
+  for (const [key, name, log] of [
+    ['em', 'EM Server.log', em],
+    ['zen', 'ZEN.log.xml', zen],
+  ] as const) {
+    const o = r.ingest[key];
+    if (!('ok' in o)) {
+      p(`  ${name.padEnd(14)} ${'skipped' in o ? `skipped: ${o.skipped}` : `FAILED: ${o.error}`}`);
+      continue;
+    }
+    const f = o.ok;
+    const b = r.baseline[key];
+    const check =
+      log.expectedItems === null
+        ? ''
+        : f.items === log.expectedItems
+          ? ' (as expected)'
+          : ` (MISMATCH: expected ${int(log.expectedItems)})`;
+    p(`  ${name.padEnd(14)} ${fix(f.wallSec, 2)} s, first item after ${fix(f.firstItemSec, 2)} s`);
+    p(`    items        ${int(f.items)}${check}`);
+    p(`    throughput   ${int(f.itemsPerSec)} items/s, ${fix(f.mbPerSec, 1)} MB/s`);
+    p(
+      `    vs baseline  ${pct(f.mbPerSec / b.splitMBps)} of read + split, ` +
+        `${pct(f.mbPerSec / b.readMBps)} of read`,
+    );
+    p(
+      `    agent        peak RSS ${f.peakRssMb === null ? 'n/a' : `${int(f.peakRssMb)} MB`}, ` +
+        `CPU ${f.cpuSec === null ? 'n/a' : `${fix(f.cpuSec, 1)} s`}, exit ${f.exitCode} on SIGTERM`,
+    );
+  }
+  p();
+  if ('ok' in r.latency) {
+    const l = r.latency.ok;
+    p(`latency (written to committed, ${int(l.measured)} of ${int(l.lines)} lines measured)`);
+    p(
+      `  p50 ${fix(l.p50Ms, 1)} ms   p95 ${fix(l.p95Ms, 1)} ms   p99 ${fix(l.p99Ms, 1)} ms   ` +
+        `max ${fix(l.maxMs, 1)} ms   missing ${l.missing}`,
+    );
+  } else {
+    p(`latency  ${'skipped' in r.latency ? r.latency.skipped : `FAILED: ${r.latency.error}`}`);
+  }
+  p();
+  p('targets');
+  for (const t of r.targets) {
+    const verdict = t.met === null ? 'n/a' : t.met ? 'met' : 'MISSED';
+    const value = t.value === null ? '' : ` (${fix(t.value, 1)})`;
+    p(`  ${t.target.padEnd(24)} ${t.subject.padEnd(14)} ${verdict}${value}`);
+  }
+  if (r.cpuProfile) {
+    p();
+    if ('ok' in r.cpuProfile) {
+      p('agent CPU profile, EM run: top self time on the main thread');
+      for (const h of r.cpuProfile.ok) {
+        p(
+          `  ${fix(h.selfMs, 0).padStart(7)} ms ${pct(h.share).padStart(6)}  ${h.name}  ${h.where}`,
+        );
+      }
+    } else {
+      p(
+        `agent CPU profile  ${'skipped' in r.cpuProfile ? r.cpuProfile.skipped : `FAILED: ${r.cpuProfile.error}`}`,
+      );
+    }
+  }
+  console.log(out.join('\n'));
+}
+
+const NAMES = [
+  ['em', 'EM Server.log'],
+  ['zen', 'ZEN.log.xml'],
+] as const;
+
+const round = (n: number, digits: number) => Number(n.toFixed(digits));
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const fix = (n: number | null, digits: number) => (n === null ? 'n/a' : n.toFixed(digits));
+const pct = (share: number) => `${(share * 100).toFixed(1)}%`;
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exit(await main(process.argv.slice(2)));
+}
