@@ -33,6 +33,25 @@ const devices: DemoDevice[] = [
       'smartsem-logs': { folder: path.join(logs, 'em/SmartSEM/Log') },
     },
   },
+  {
+    id: 'LM-0815',
+    kind: 'lm',
+    model: 'Axio Observer 7',
+    sources: {
+      zen: { folder: path.join(logs, 'lm/Logging') },
+      'zen-core': { folder: path.join(logs, 'lm/Logging') },
+      'remote-service': { folder: path.join(logs, 'lm/Remote Service') },
+    },
+  },
+  {
+    id: 'XRM-0042',
+    kind: 'xrm',
+    model: 'Xradia 630 Versa',
+    sources: {
+      'xradia-app': { folder: path.join(logs, 'xrm/Xradia Versa/<version>/Log Files') },
+      'xray-source': { folder: path.join(logs, 'xrm/Xradia Versa/<version>/logs') },
+    },
+  },
 ];
 
 interface RunningAgent {
@@ -51,6 +70,8 @@ async function main(): Promise<void> {
   const serverLog = pino({ level: 'info' }, createWriteStream(path.join(demoDir, 'server.log')));
   const server = await startServer({ dataDir: path.join(demoDir, 'server'), port, log: serverLog });
   const simulator = startSimulator({ root: logs, linesPerSecond: 4 });
+  // The Xradia sources look for their version folder: let the simulator create it first.
+  await new Promise((resolve) => setTimeout(resolve, 500));
   const agents = await Promise.all(devices.map((d) => startAgent(d, server)));
 
   const startedAt = Date.now();
@@ -141,7 +162,7 @@ async function render(
   startedAt: number,
 ) {
   const stats = await server.stats();
-  const recent = (await server.store.listItems({ limit: 6 })).reverse();
+  const recent = (await server.store.listItems({ limit: 8 })).reverse();
   const lines: string[] = [];
   const elapsed = Math.round((Date.now() - startedAt) / 1000);
   lines.push(`ScopeLink demo — ${elapsed}s — Ctrl-C stops everything cleanly`);
