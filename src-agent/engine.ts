@@ -73,7 +73,13 @@ export class Engine {
       if (this.options.insecure)
         log.warn('INSECURE DEVELOPMENT MODE: ws:// without TLS is allowed');
 
-      this.outbox = await Outbox.open(path.join(config.dataDir, 'outbox.db'));
+      this.outbox = await Outbox.open(path.join(config.dataDir, 'outbox.db'), {
+        maxItems: config.outbox.maxItems,
+        maxBytes: config.outbox.maxMB * 1024 * 1024,
+      });
+      this.outbox.on('dropped', (count) =>
+        log.warn({ count }, `outbox quota reached: ${count} oldest items dropped and reported as a gap`),
+      );
       const secrets = this.options.secrets ?? new EnvSecrets();
       this.session = new Session({
         url: config.serverUrl,
@@ -143,7 +149,7 @@ export class Engine {
         oldestTs: null,
         sent: session?.counters.sent ?? 0,
         acked: session?.counters.acked ?? 0,
-        dropped: 0,
+        dropped: this.outbox?.dropped ?? 0,
         lastAckAt: session?.counters.lastAckAt ?? null,
       },
       sources: this.collector?.status() ?? [],

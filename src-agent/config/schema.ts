@@ -49,6 +49,14 @@ export const configSchema = z
       })
       .strict()
       .default({ pollIntervalSec: 2, backfill: { maxAgeDays: 30, maxBytes: 64 * 1024 * 1024 } }),
+    /** The outbox's quota: beyond it the oldest metrics go first, errors last, and a gap item says so. */
+    outbox: z
+      .object({
+        maxItems: z.number().int().min(1000).default(2_000_000),
+        maxMB: z.number().min(1).default(512),
+      })
+      .strict()
+      .default({ maxItems: 2_000_000, maxMB: 512 }),
     proxy: z
       .object({
         url: z.string().url(),

@@ -4,7 +4,7 @@
 // its log lines are simply read again.
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { NewItem } from '../transport/codec.ts';
+import type { ItemKind, NewItem } from '../transport/codec.ts';
 import { SqliteDb, type Tx } from './sqlite.ts';
 
 export interface FileCursor {
@@ -48,18 +48,33 @@ CREATE TABLE IF NOT EXISTS last_states (
 );
 `;
 
-export class Outbox extends EventEmitter<{ appended: [] }> {
+export interface OutboxLimits {
+  maxItems: number;
+  maxBytes: number;
+}
+
+export const DEFAULT_LIMITS: OutboxLimits = { maxItems: 2_000_000, maxBytes: 512 * 1024 * 1024 };
+
+/** When the quota is hit, the least valuable items go first: a lost error costs most. */
+const DROP_ORDER: readonly (readonly ItemKind[])[] = [['metric', 'info', 'sysinfo', 'event'], ['state'], ['error']];
+/** Dropping makes this much room below the quota, so that it does not run on every batch. */
+const DROP_HEADROOM = 0.9;
+
+export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number] }> {
   private pendingCount = 0;
+  private pendingBytes = 0;
+  private droppedCount = 0;
   private readonly lastStates = new Map<string, string>();
 
   private constructor(
     private readonly db: SqliteDb,
     readonly stream: string,
+    private readonly limits: OutboxLimits,
   ) {
     super();
   }
 
-  static async open(file: string): Promise<Outbox> {
+  static async open(file: string, limits: OutboxLimits = DEFAULT_LIMITS): Promise<Outbox> {
     const db = await SqliteDb.open(file);
     // WAL keeps readers (the `status` command) off the writer's back; NORMAL sync is
     // crash-safe for the process, and a power cut only rolls back whole batches.
@@ -72,9 +87,14 @@ export class Outbox extends EventEmitter<{ appended: [] }> {
       await tx.run(`INSERT INTO meta (key, value) VALUES ('stream', ?)`, [created]);
       return created;
     });
-    const outbox = new Outbox(db, stream);
-    const count = await db.get<{ n: number }>('SELECT count(*) AS n FROM items');
+    const outbox = new Outbox(db, stream, limits);
+    const count = await db.get<{ n: number; bytes: number }>(
+      'SELECT count(*) AS n, coalesce(sum(length(body)), 0) AS bytes FROM items',
+    );
     outbox.pendingCount = count?.n ?? 0;
+    outbox.pendingBytes = count?.bytes ?? 0;
+    const dropped = await db.get<{ value: string }>(`SELECT value FROM meta WHERE key = 'dropped'`);
+    outbox.droppedCount = Number(dropped?.value ?? 0);
     for (const row of await db.all<{ source: string; name: string; value: string }>(
       'SELECT source, name, value FROM last_states',
     )) {
@@ -106,6 +126,11 @@ export class Outbox extends EventEmitter<{ appended: [] }> {
     return this.pendingCount;
   }
 
+  /** Items dropped by the quota over the outbox's life. */
+  get dropped(): number {
+    return this.droppedCount;
+  }
+
   async cursors(source: string): Promise<FileCursor[]> {
     return this.db.all<FileCursor>(
       'SELECT source, path, identity, fingerprint, offset FROM cursors WHERE source = ?',
@@ -127,6 +152,7 @@ export class Outbox extends EventEmitter<{ appended: [] }> {
       changed.set(key, value);
       return true;
     });
+    const batch = JSON.stringify(kept);
     await this.db.transaction(async (tx) => {
       if (kept.length > 0) {
         // One statement for the whole batch: json_each keeps the array's order, and
@@ -135,7 +161,7 @@ export class Outbox extends EventEmitter<{ appended: [] }> {
           `INSERT INTO items (ts, kind, body)
            SELECT json_extract(value, '$.ts'), json_extract(value, '$.kind'), value
            FROM json_each(?)`,
-          [JSON.stringify(kept)],
+          [batch],
         );
       }
       for (const c of cursors) await saveCursor(tx, c);
@@ -150,8 +176,72 @@ export class Outbox extends EventEmitter<{ appended: [] }> {
     });
     for (const [key, value] of changed) this.lastStates.set(key, value);
     this.pendingCount += kept.length;
+    this.pendingBytes += batch.length - 1 - kept.length;
+    if (this.pendingCount > this.limits.maxItems || this.pendingBytes > this.limits.maxBytes) {
+      await this.enforceQuota();
+    }
     if (kept.length > 0) this.emit('appended');
     return kept.length;
+  }
+
+  /**
+   * Drops the oldest items of the least valuable kinds until the outbox is back under its
+   * quota, and queues a `gap` item that tells the server what was lost: never silently.
+   */
+  private async enforceQuota(): Promise<void> {
+    let excessItems = this.pendingCount - Math.floor(this.limits.maxItems * DROP_HEADROOM);
+    let excessBytes = this.pendingBytes - Math.floor(this.limits.maxBytes * DROP_HEADROOM);
+    const perKind: Record<string, number> = {};
+    let first = Infinity;
+    let last = -Infinity;
+    let total = 0;
+    let freedBytes = 0;
+    await this.db.transaction(async (tx) => {
+      for (const kinds of DROP_ORDER) {
+        const marks = kinds.map(() => '?').join(',');
+        let upTo = 0;
+        while (excessItems > 0 || excessBytes > 0) {
+          const rows = await tx.all<{ seq: number; ts: string; kind: string; size: number }>(
+            `SELECT seq, ts, kind, length(body) AS size FROM items
+             WHERE kind IN (${marks}) AND seq > ? ORDER BY seq LIMIT 10000`,
+            [...kinds, upTo],
+          );
+          if (rows.length === 0) break;
+          for (const row of rows) {
+            if (excessItems <= 0 && excessBytes <= 0) break;
+            upTo = row.seq;
+            total++;
+            excessItems--;
+            excessBytes -= row.size;
+            freedBytes += row.size;
+            perKind[row.kind] = (perKind[row.kind] ?? 0) + 1;
+            const at = Date.parse(row.ts);
+            first = Math.min(first, at);
+            last = Math.max(last, at);
+          }
+        }
+        if (upTo > 0) await tx.run(`DELETE FROM items WHERE kind IN (${marks}) AND seq <= ?`, [...kinds, upTo]);
+      }
+      if (total === 0) return;
+      const gap: NewItem = {
+        ts: new Date().toISOString(),
+        source: 'agent',
+        name: 'gap',
+        value: total,
+        kind: 'agent',
+        attrs: { ...perKind, from: new Date(first).toISOString(), to: new Date(last).toISOString(), reason: 'outbox quota' },
+      };
+      await tx.run('INSERT INTO items (ts, kind, body) VALUES (?, ?, ?)', [gap.ts, gap.kind, JSON.stringify(gap)]);
+      await tx.run(
+        `INSERT INTO meta (key, value) VALUES ('dropped', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+        [String(this.droppedCount + total)],
+      );
+    });
+    if (total === 0) return;
+    this.droppedCount += total;
+    this.pendingCount += 1 - total;
+    this.pendingBytes -= freedBytes;
+    this.emit('dropped', total);
   }
 
   /** Forgets the cursor of a file that is gone (and whose rotated remains were read). */
@@ -175,9 +265,13 @@ export class Outbox extends EventEmitter<{ appended: [] }> {
 
   /** Deletes everything up to `upTo`: the server has stored it durably. */
   async acknowledge(upTo: number): Promise<number> {
-    const { changes } = await this.db.run('DELETE FROM items WHERE seq <= ?', [upTo]);
-    this.pendingCount = Math.max(0, this.pendingCount - changes);
-    return changes;
+    const removed = await this.db.all<{ size: number }>(
+      'DELETE FROM items WHERE seq <= ? RETURNING length(body) AS size',
+      [upTo],
+    );
+    this.pendingCount = Math.max(0, this.pendingCount - removed.length);
+    for (const row of removed) this.pendingBytes -= row.size;
+    return removed.length;
   }
 
   async oldestTs(): Promise<string | null> {

@@ -97,3 +97,74 @@ describe('Outbox', () => {
     await b.close();
   });
 });
+
+describe('Outbox quota', () => {
+  const error = (n: number): NewItem => ({
+    ...metric(n),
+    name: 'error',
+    value: `E${n}`,
+    kind: 'error',
+    unit: undefined,
+  });
+
+  it('drops the oldest metrics first, keeps errors, and reports the gap', async () => {
+    const outbox = await Outbox.open(path.join(dir, 'q.db'), { maxItems: 1000, maxBytes: 1 << 30 });
+    const drops: number[] = [];
+    outbox.on('dropped', (n) => drops.push(n));
+    await outbox.append([error(0), ...Array.from({ length: 900 }, (_, i) => metric(i + 1))], []);
+    await outbox.append(
+      [state('Ready'), ...Array.from({ length: 200 }, (_, i) => metric(1000 + i))],
+      [],
+    );
+    // 1,102 items against a quota of 1,000: down to 900, then one gap item.
+    expect(outbox.pending).toBe(901);
+    expect(outbox.dropped).toBe(202);
+    expect(drops).toEqual([202]);
+    const items = (await outbox.read(0, 10_000))!.frames.map((f) => JSON.parse(f));
+    expect(items).toHaveLength(901);
+    expect(items[0]).toMatchObject({ kind: 'error', value: 'E0' });
+    expect(items.some((i) => i.kind === 'state')).toBe(true);
+    const metrics = items.filter((i) => i.kind === 'metric').map((i) => i.value);
+    expect(metrics[0]).toBe(203);
+    const gap = items.at(-1);
+    expect(gap).toMatchObject({
+      kind: 'agent',
+      name: 'gap',
+      value: 202,
+      attrs: { metric: 202, reason: 'outbox quota' },
+    });
+    await outbox.close();
+    expect((await Outbox.open(path.join(dir, 'q.db'))).dropped).toBe(202);
+  });
+
+  it('drops states and then errors only when nothing else is left', async () => {
+    const outbox = await Outbox.open(path.join(dir, 'q2.db'), {
+      maxItems: 1000,
+      maxBytes: 1 << 30,
+    });
+    const states = Array.from({ length: 600 }, (_, i) => state(`S${i}`));
+    const errors = Array.from({ length: 500 }, (_, i) => error(i));
+    await outbox.append([...errors, ...states], []);
+    const items = (await outbox.read(0, 10_000))!.frames.map((f) => JSON.parse(f));
+    expect(items.filter((i) => i.kind === 'state')).toHaveLength(400);
+    expect(items.filter((i) => i.kind === 'error')).toHaveLength(500);
+    expect(items.at(-1).attrs).toMatchObject({ state: 200 });
+    await outbox.close();
+  });
+
+  it('enforces a byte quota too', async () => {
+    const outbox = await Outbox.open(path.join(dir, 'q3.db'), {
+      maxItems: 1_000_000,
+      maxBytes: 50_000,
+    });
+    await outbox.append(
+      Array.from({ length: 1000 }, (_, i) => metric(i)),
+      [],
+    );
+    expect(outbox.dropped).toBeGreaterThan(0);
+    const frames = (await outbox.read(0, 10_000))!.frames;
+    const bytes = frames.reduce((n, f) => n + f.length, 0);
+    expect(bytes).toBeLessThanOrEqual(50_000 + frames.length * 12);
+    await outbox.close();
+  });
+});
