@@ -9,6 +9,8 @@ import type { AgentConfig } from './config/schema.ts';
 import { lockDataDir } from './data-lock.ts';
 import { silentLogger, type Logger } from './log.ts';
 import { Outbox } from './outbox/outbox.ts';
+import { StorageError } from './outbox/storage-error.ts';
+import type { ProfileSource } from './profiles/schema.ts';
 import { loadProfile, BUILTIN_PROFILES_DIR } from './profiles/load.ts';
 import { createRequestHandler } from './requests/handle.ts';
 import { detectKeyStore, type KeyStoreInfo } from './secrets/keystore.ts';
@@ -28,6 +30,8 @@ export interface EngineOptions {
   statusIntervalMs?: number;
 }
 
+const OPEN_RETRY_MS = 10_000;
+
 export class InsecureUrlError extends Error {
   readonly code = 'insecure_url';
 }
@@ -45,6 +49,8 @@ export class Engine {
   private unlock: (() => Promise<void>) | null = null;
   private lastPublished = '';
   private statusWrites: Promise<void> = Promise.resolve();
+  private openError: StorageError | null = null;
+  private openRetry: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly config: AgentConfig,
@@ -60,67 +66,94 @@ export class Engine {
 
   async start(): Promise<void> {
     const { config, log } = this;
+    // Configuration problems surface before anything is written.
+    const profile = await loadProfile(
+      config.device.kind,
+      config.profilesDir ?? BUILTIN_PROFILES_DIR,
+    );
+    const sources = resolveSources(profile, config.sources);
     await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
     this.unlock = await lockDataDir(config.dataDir);
     try {
-      const profile = await loadProfile(
-        config.device.kind,
-        config.profilesDir ?? BUILTIN_PROFILES_DIR,
-      );
-      const sources = resolveSources(profile, config.sources);
       this.keyStore = await detectKeyStore();
       log.info(`key store: ${this.keyStore.name} (${this.keyStore.detail})`);
       if (this.options.insecure)
         log.warn('INSECURE DEVELOPMENT MODE: ws:// without TLS is allowed');
-
-      this.outbox = await Outbox.open(path.join(config.dataDir, 'outbox.db'), {
-        maxItems: config.outbox.maxItems,
-        maxBytes: config.outbox.maxMB * 1024 * 1024,
-      });
-      this.outbox.on('dropped', (count) =>
-        log.warn({ count }, `outbox quota reached: ${count} oldest items dropped and reported as a gap`),
-      );
-      const secrets = this.options.secrets ?? new EnvSecrets();
-      this.session = new Session({
-        url: config.serverUrl,
-        token: await secrets.get('device-token'),
-        device: { id: config.device.id, kind: config.device.kind, model: config.device.model },
-        agentVersion: AGENT_VERSION,
-        ca: await trustAnchors(config.caFile),
-        outbox: this.outbox,
-        log: log.child({ part: 'session' }),
-        handleRequest: this.auditedRequests(),
-      });
-      this.session.on('state', (state, error) => {
-        this.stateSince = new Date().toISOString();
-        log.info(
-          { state, code: error?.code },
-          `connection ${state}${error ? `: ${error.message}` : ''}`,
-        );
-        this.publish();
-      });
-      this.collector = new Collector(sources, this.outbox, log.child({ part: 'collect' }), {
-        pollIntervalMs: config.collect.pollIntervalSec * 1000,
-        backfill: config.collect.backfill,
-      });
       this.startedAt = new Date().toISOString();
       log.info(
         { device: config.device.id, sources: sources.map((s) => s.id) },
         `agent ${AGENT_VERSION} starting for ${config.device.id} (${config.device.kind})`,
       );
-      this.session.start();
-      await this.collector.start();
       this.statusTimer = setInterval(() => this.publish(), this.options.statusIntervalMs ?? 1000);
+      await this.startPipeline(sources);
       this.publish();
     } catch (err) {
-      await this.release();
+      await this.stop();
       throw err;
     }
+  }
+
+  /**
+   * Opens the outbox and starts collecting and sending. A damaged database does not stop
+   * the agent: it says so in its status and tries again until the cause is gone.
+   */
+  private async startPipeline(sources: ProfileSource[]): Promise<void> {
+    const { config, log } = this;
+    const file = path.join(config.dataDir, 'outbox.db');
+    try {
+      this.outbox = await Outbox.open(file, {
+        maxItems: config.outbox.maxItems,
+        maxBytes: config.outbox.maxMB * 1024 * 1024,
+      });
+    } catch (err) {
+      if (!(err instanceof StorageError)) throw err;
+      if (this.openError?.message !== err.message) log.error({ code: err.code }, err.message);
+      this.openError = err;
+      this.publish();
+      this.openRetry = setTimeout(() => {
+        this.startPipeline(sources).catch((e: Error) => log.error(`cannot start: ${e.message}`));
+      }, OPEN_RETRY_MS);
+      return;
+    }
+    if (this.openError) log.info('the outbox database opened: collection starts');
+    this.openError = null;
+    this.outbox.on('dropped', (count) =>
+      log.warn(
+        { count },
+        `outbox quota reached: ${count} oldest items dropped and reported as a gap`,
+      ),
+    );
+    const secrets = this.options.secrets ?? new EnvSecrets();
+    this.session = new Session({
+      url: config.serverUrl,
+      token: await secrets.get('device-token'),
+      device: { id: config.device.id, kind: config.device.kind, model: config.device.model },
+      agentVersion: AGENT_VERSION,
+      ca: await trustAnchors(config.caFile),
+      outbox: this.outbox,
+      log: log.child({ part: 'session' }),
+      handleRequest: this.auditedRequests(),
+    });
+    this.session.on('state', (state, error) => {
+      this.stateSince = new Date().toISOString();
+      log.info(
+        { state, code: error?.code },
+        `connection ${state}${error ? `: ${error.message}` : ''}`,
+      );
+      this.publish();
+    });
+    this.collector = new Collector(sources, this.outbox, log.child({ part: 'collect' }), {
+      pollIntervalMs: config.collect.pollIntervalSec * 1000,
+      backfill: config.collect.backfill,
+    });
+    this.session.start();
+    await this.collector.start();
   }
 
   /** Stops reading, lets in-flight sends finish (at most 5 s), closes the database. */
   async stop(): Promise<void> {
     if (this.statusTimer) clearInterval(this.statusTimer);
+    if (this.openRetry) clearTimeout(this.openRetry);
     this.statusTimer = null;
     await this.collector?.stop();
     await this.session?.stop(5000);
@@ -152,10 +185,16 @@ export class Engine {
         dropped: this.outbox?.dropped ?? 0,
         lastAckAt: session?.counters.lastAckAt ?? null,
       },
+      storage: this.storageStatus(),
       sources: this.collector?.status() ?? [],
       keyStore: { ...this.keyStore },
       updatedAt: new Date().toISOString(),
     };
+  }
+
+  private storageStatus(): StatusSnapshot['storage'] {
+    const err = this.openError ?? this.collector?.storageError ?? null;
+    return { ok: err === null, lastError: err && { code: err.code, message: err.message } };
   }
 
   onStatus(listener: (status: StatusSnapshot) => void): () => void {

@@ -43,6 +43,8 @@ export interface StatusSnapshot {
     dropped: number;
     lastAckAt: string | null;
   };
+  /** The agent's own database: when it cannot be written, collection waits. */
+  storage: { ok: boolean; lastError: CodedError | null };
   sources: SourceStatus[];
   keyStore: { name: string; available: boolean; detail: string };
   updatedAt: string;

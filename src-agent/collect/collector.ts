@@ -7,13 +7,21 @@ import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from '../log.ts';
 import type { FileCursor, Outbox } from '../outbox/outbox.ts';
+import { StorageError } from '../outbox/storage-error.ts';
 import type { ProfileSource } from '../profiles/schema.ts';
 import type { CodedError, SourceStatus } from '../status.ts';
 import type { NewItem } from '../transport/codec.ts';
 import { resolveFolder } from './folders.ts';
 import { compileSource, type SourceParser } from './parse.ts';
 import { fileMatcher } from './sources.ts';
-import { fingerprint, isSameFile, probeFile, tailOnce, type TailPass, type TailTarget } from './tail.ts';
+import {
+  fingerprint,
+  isSameFile,
+  probeFile,
+  tailOnce,
+  type TailPass,
+  type TailTarget,
+} from './tail.ts';
 
 export interface BackfillLimits {
   maxAgeDays: number;
@@ -56,6 +64,8 @@ export class Collector {
   private stopped = true;
   private readonly settleMs: number;
   private readonly now: () => number;
+  /** The outbox refused a write: reading waits (cursors stay put) until a write succeeds. */
+  storageError: StorageError | null = null;
 
   constructor(
     specs: readonly ProfileSource[],
@@ -153,7 +163,11 @@ export class Collector {
       names = (await readdir(folder)).filter(source.matches).sort(naturalOrder);
     } catch (err) {
       const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      this.fail(source, 'folder_unreadable', `cannot read ${source.folder ?? source.spec.folder}: ${reason}`);
+      this.fail(
+        source,
+        'folder_unreadable',
+        `cannot read ${source.folder ?? source.spec.folder}: ${reason}`,
+      );
       return;
     }
     source.files = names.length;
@@ -162,10 +176,16 @@ export class Collector {
       try {
         await this.tailFile(source, name);
       } catch (err) {
+        if (err instanceof StorageError) return this.storageFailed(err);
         this.fail(source, 'read_failed', `${name}: ${(err as Error).message}`);
       }
     }
-    if (!this.stopped) await this.forgetVanished(source, new Set(names));
+    try {
+      if (!this.stopped) await this.forgetVanished(source, new Set(names));
+    } catch (err) {
+      if (err instanceof StorageError) return this.storageFailed(err);
+      throw err;
+    }
     source.firstScan = false;
   }
 
@@ -200,7 +220,9 @@ export class Collector {
     target: TailTarget,
     probe: NonNullable<Awaited<ReturnType<typeof probeFile>>>,
   ): Promise<void> {
-    const moved = [...source.cursors.values()].find((c) => c.identity === probe.identity && isSameFile(c, probe));
+    const moved = [...source.cursors.values()].find(
+      (c) => c.identity === probe.identity && isSameFile(c, probe),
+    );
     let offset = moved?.offset ?? 0;
     if (!moved && source.firstScan) {
       const { maxAgeDays, maxBytes } = this.options.backfill;
@@ -208,19 +230,35 @@ export class Collector {
       if (tooOld) offset = probe.size;
       else if (maxBytes > 0 && probe.size > maxBytes) offset = (probe.size - maxBytes) & ~1;
       if (offset > 0) {
-        this.log.info({ source: source.spec.id }, `${target.relPath}: backfill starts at byte ${offset} of ${probe.size}`);
+        this.log.info(
+          { source: source.spec.id },
+          `${target.relPath}: backfill starts at byte ${offset} of ${probe.size}`,
+        );
       }
     }
     if (offset === 0) return;
-    const cursor = { source: source.spec.id, path: target.relPath, identity: probe.identity, fingerprint: fingerprint(probe.head), offset };
+    const cursor = {
+      source: source.spec.id,
+      path: target.relPath,
+      identity: probe.identity,
+      fingerprint: fingerprint(probe.head),
+      offset,
+    };
     await this.outbox.append([], [cursor]);
     source.cursors.set(target.relPath, cursor);
   }
 
-  private async finishRotated(source: SourceState, target: TailTarget, known: FileCursor): Promise<void> {
+  private async finishRotated(
+    source: SourceState,
+    target: TailTarget,
+    known: FileCursor,
+  ): Promise<void> {
     const rotated = await this.findByIdentity(source, known);
     if (rotated) {
-      this.log.info({ source: source.spec.id }, `${target.relPath} was rotated to ${path.basename(rotated)}: reading its end`);
+      this.log.info(
+        { source: source.spec.id },
+        `${target.relPath} was rotated to ${path.basename(rotated)}: reading its end`,
+      );
       await this.readToEnd(source, { ...target, absPath: rotated }, true);
       const finished = source.cursors.get(target.relPath);
       if (finished && source.matches(path.basename(rotated))) {
@@ -273,12 +311,18 @@ export class Collector {
     for (const entry of pass.entries) {
       const outcome = source.parser.parse(entry, file);
       items.push(...outcome.items);
-      for (const problem of outcome.problems) this.fail(source, 'parse_failed', `${relPath}: ${problem}`);
+      for (const problem of outcome.problems)
+        this.fail(source, 'parse_failed', `${relPath}: ${problem}`);
     }
     if (pass.replacementChars > 0) {
-      this.fail(source, 'decode_invalid', `${relPath}: ${pass.replacementChars} undecodable bytes replaced`);
+      this.fail(
+        source,
+        'decode_invalid',
+        `${relPath}: ${pass.replacementChars} undecodable bytes replaced`,
+      );
     }
-    if (pass.oversized) this.fail(source, 'line_too_long', `${relPath}: a line longer than one read was cut`);
+    if (pass.oversized)
+      this.fail(source, 'line_too_long', `${relPath}: a line longer than one read was cut`);
     const previous = source.cursors.get(relPath);
     const moved =
       !previous ||
@@ -287,6 +331,10 @@ export class Collector {
       previous.fingerprint !== pass.cursor.fingerprint;
     if (items.length === 0 && !moved) return;
     await this.outbox.append(items, [pass.cursor]);
+    if (this.storageError) {
+      this.log.info('the outbox accepts writes again: collection resumes');
+      this.storageError = null;
+    }
     source.cursors.set(relPath, pass.cursor);
     const last = items[items.length - 1];
     if (last) source.lastEventAt = last.ts;
@@ -306,6 +354,11 @@ export class Collector {
       this.settleTimer = null;
       this.scan(this.sources.filter((s) => s.openSince.size > 0));
     }, this.settleMs);
+  }
+
+  private storageFailed(err: StorageError): void {
+    if (this.storageError?.message !== err.message) this.log.error({ code: err.code }, err.message);
+    this.storageError = err;
   }
 
   private fail(source: SourceState, code: string, message: string): void {

@@ -32,7 +32,12 @@ export function createReader(format: Format): EntryReader {
         exception: firstLine(text(node.exception ?? node['log4net:exception'])) || undefined,
       }));
     case 'xml-records':
-      return xmlReader('record', (_node, attrs) => ({ ts: attrs.timestamp ?? '', level: '', message: '', fields: attrs }));
+      return xmlReader('record', (_node, attrs) => ({
+        ts: attrs.timestamp ?? '',
+        level: '',
+        message: '',
+        fields: attrs,
+      }));
   }
 }
 
@@ -89,7 +94,8 @@ function xmlReader(
 
 function text(value: unknown): string {
   if (typeof value === 'string') return value;
-  if (typeof value === 'object' && value !== null && '#text' in value) return text((value as XmlNode)['#text']);
+  if (typeof value === 'object' && value !== null && '#text' in value)
+    return text((value as XmlNode)['#text']);
   return '';
 }
 
@@ -102,7 +108,8 @@ function attributes(group: unknown): Record<string, string> {
 
 /** log4net `<properties><data name="..." value="..."/></properties>` as plain fields. */
 function properties(node: unknown): Record<string, string> {
-  const data = (node as XmlNode | undefined)?.data ?? (node as XmlNode | undefined)?.['log4net:data'];
+  const data =
+    (node as XmlNode | undefined)?.data ?? (node as XmlNode | undefined)?.['log4net:data'];
   const list = Array.isArray(data) ? data : data ? [data] : [];
   const out: Record<string, string> = {};
   for (const d of list as XmlNode[]) {

@@ -37,12 +37,17 @@ export function compileSource(source: ProfileSource): SourceParser {
   return {
     frame: { ...reader.frame, maxEntryChars: MAX_ENTRY_CHARS },
     parse(framed, file) {
-      const problems: string[] = framed.truncated ? [`entry longer than ${MAX_ENTRY_CHARS} characters was cut`] : [];
+      const problems: string[] = framed.truncated
+        ? [`entry longer than ${MAX_ENTRY_CHARS} characters was cut`]
+        : [];
       const parsed = reader.read(framed.lines);
       if (typeof parsed === 'string') return { items: [], problems: [...problems, parsed] };
       const epochMs = parseTimestamp(parsed.ts, source.timestamp.order, source.timestamp.zone);
       if (Number.isNaN(epochMs)) {
-        return { items: [], problems: [...problems, `unreadable timestamp "${parsed.ts.slice(0, 40)}"`] };
+        return {
+          items: [],
+          problems: [...problems, `unreadable timestamp "${parsed.ts.slice(0, 40)}"`],
+        };
       }
       const ts = toLocalIso(epochMs);
       const fileAttr = source.fileAttr ? { file } : undefined;
@@ -69,8 +74,17 @@ export function compileSource(source: ProfileSource): SourceParser {
               problems.push(`${target.name}: "${raw.slice(0, 40)}" is not a number`);
               return;
             }
-            const unit = target.unit ?? (unitText ? (source.units[unitText] ?? unitText) : undefined);
-            items.push({ ts, source: source.id, name: target.name, kind: target.kind, value, unit, attrs: fileAttr });
+            const unit =
+              target.unit ?? (unitText ? (source.units[unitText] ?? unitText) : undefined);
+            items.push({
+              ts,
+              source: source.id,
+              name: target.name,
+              kind: target.kind,
+              value,
+              unit,
+              attrs: fileAttr,
+            });
           });
         }
       }
@@ -85,7 +99,8 @@ function compileRule(rule: Rule): CompiledRule {
   const { field } = rule.when;
   const match = new RegExp(rule.when.match, 'u');
   return (entry, emit) => {
-    const value = field === 'message' ? entry.message : field === 'level' ? entry.level : entry.fields[field];
+    const value =
+      field === 'message' ? entry.message : field === 'level' ? entry.level : entry.fields[field];
     if (value !== undefined && match.test(value)) apply(entry, emit);
   };
 }
@@ -135,7 +150,9 @@ function toValue(target: ItemTarget, raw: string): NewItem['value'] | undefined 
   return raw.trim() !== '' && Number.isFinite(n) ? n : undefined;
 }
 
-function compact<T extends Record<string, string | undefined>>(attrs: T): Record<string, string> | undefined {
+function compact<T extends Record<string, string | undefined>>(
+  attrs: T,
+): Record<string, string> | undefined {
   const entries = Object.entries(attrs).filter(([, v]) => v !== undefined) as [string, string][];
   return entries.length > 0 ? Object.fromEntries(entries) : undefined;
 }

@@ -64,7 +64,12 @@ async function probeHandle(handle: FileHandle): Promise<FileProbe | null> {
   if (!info.isFile()) return null;
   const head = Buffer.alloc(Math.min(FINGERPRINT_BYTES, info.size));
   const { bytesRead } = await handle.read(head, 0, head.length, 0);
-  return { identity: `${info.dev}:${info.ino}`, size: info.size, mtimeMs: info.mtimeMs, head: head.subarray(0, bytesRead) };
+  return {
+    identity: `${info.dev}:${info.ino}`,
+    size: info.size,
+    mtimeMs: info.mtimeMs,
+    head: head.subarray(0, bytesRead),
+  };
 }
 
 /** `<length>:<hash>` of the first bytes: a file that only grew keeps the same start. */
@@ -100,12 +105,16 @@ export async function tailOnce(
     const encoding = detectEncoding(probe.head, target.encoding);
 
     // A replaced or truncated (copy-truncate) file is read again from its start.
-    let offset = previous && isSameFile(previous, probe) && probe.size >= previous.offset ? previous.offset : 0;
+    let offset =
+      previous && isSameFile(previous, probe) && probe.size >= previous.offset
+        ? previous.offset
+        : 0;
     offset = Math.max(offset, encoding.bomLength);
 
     const length = Math.max(0, Math.min(probe.size - offset, READ_CHUNK_BYTES));
     const chunk = Buffer.alloc(length);
-    const { bytesRead } = length > 0 ? await handle.read(chunk, 0, length, offset) : { bytesRead: 0 };
+    const { bytesRead } =
+      length > 0 ? await handle.read(chunk, 0, length, offset) : { bytesRead: 0 };
     const bytes = chunk.subarray(0, bytesRead);
     const atEof = offset + bytesRead >= probe.size;
 

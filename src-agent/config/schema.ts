@@ -42,7 +42,11 @@ export const configSchema = z
             /** Files last written longer ago are not read back (0: no limit). */
             maxAgeDays: z.number().min(0).default(30),
             /** Only the last this many bytes of a larger file are read back (0: no limit). */
-            maxBytes: z.number().int().min(0).default(64 * 1024 * 1024),
+            maxBytes: z
+              .number()
+              .int()
+              .min(0)
+              .default(64 * 1024 * 1024),
           })
           .strict()
           .default({ maxAgeDays: 30, maxBytes: 64 * 1024 * 1024 }),

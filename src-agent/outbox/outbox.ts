@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { ItemKind, NewItem } from '../transport/codec.ts';
 import { SqliteDb, type Tx } from './sqlite.ts';
+import { asStorageError } from './storage-error.ts';
 
 export interface FileCursor {
   source: string;
@@ -56,7 +57,11 @@ export interface OutboxLimits {
 export const DEFAULT_LIMITS: OutboxLimits = { maxItems: 2_000_000, maxBytes: 512 * 1024 * 1024 };
 
 /** When the quota is hit, the least valuable items go first: a lost error costs most. */
-const DROP_ORDER: readonly (readonly ItemKind[])[] = [['metric', 'info', 'sysinfo', 'event'], ['state'], ['error']];
+const DROP_ORDER: readonly (readonly ItemKind[])[] = [
+  ['metric', 'info', 'sysinfo', 'event'],
+  ['state'],
+  ['error'],
+];
 /** Dropping makes this much room below the quota, so that it does not run on every batch. */
 const DROP_HEADROOM = 0.9;
 
@@ -70,11 +75,20 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
     private readonly db: SqliteDb,
     readonly stream: string,
     private readonly limits: OutboxLimits,
+    private readonly file: string,
   ) {
     super();
   }
 
   static async open(file: string, limits: OutboxLimits = DEFAULT_LIMITS): Promise<Outbox> {
+    try {
+      return await Outbox.openOrFail(file, limits);
+    } catch (err) {
+      throw asStorageError(err, file);
+    }
+  }
+
+  private static async openOrFail(file: string, limits: OutboxLimits): Promise<Outbox> {
     const db = await SqliteDb.open(file);
     // WAL keeps readers (the `status` command) off the writer's back; NORMAL sync is
     // crash-safe for the process, and a power cut only rolls back whole batches.
@@ -87,7 +101,7 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
       await tx.run(`INSERT INTO meta (key, value) VALUES ('stream', ?)`, [created]);
       return created;
     });
-    const outbox = new Outbox(db, stream, limits);
+    const outbox = new Outbox(db, stream, limits, file);
     const count = await db.get<{ n: number; bytes: number }>(
       'SELECT count(*) AS n, coalesce(sum(length(body)), 0) AS bytes FROM items',
     );
@@ -153,7 +167,7 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
       return true;
     });
     const batch = JSON.stringify(kept);
-    await this.db.transaction(async (tx) => {
+    await this.write(async (tx) => {
       if (kept.length > 0) {
         // One statement for the whole batch: json_each keeps the array's order, and
         // AUTOINCREMENT hands out seqs that are never reused, even after deletes.
@@ -196,7 +210,7 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
     let last = -Infinity;
     let total = 0;
     let freedBytes = 0;
-    await this.db.transaction(async (tx) => {
+    await this.write(async (tx) => {
       for (const kinds of DROP_ORDER) {
         const marks = kinds.map(() => '?').join(',');
         let upTo = 0;
@@ -220,7 +234,8 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
             last = Math.max(last, at);
           }
         }
-        if (upTo > 0) await tx.run(`DELETE FROM items WHERE kind IN (${marks}) AND seq <= ?`, [...kinds, upTo]);
+        if (upTo > 0)
+          await tx.run(`DELETE FROM items WHERE kind IN (${marks}) AND seq <= ?`, [...kinds, upTo]);
       }
       if (total === 0) return;
       const gap: NewItem = {
@@ -229,9 +244,18 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
         name: 'gap',
         value: total,
         kind: 'agent',
-        attrs: { ...perKind, from: new Date(first).toISOString(), to: new Date(last).toISOString(), reason: 'outbox quota' },
+        attrs: {
+          ...perKind,
+          from: new Date(first).toISOString(),
+          to: new Date(last).toISOString(),
+          reason: 'outbox quota',
+        },
       };
-      await tx.run('INSERT INTO items (ts, kind, body) VALUES (?, ?, ?)', [gap.ts, gap.kind, JSON.stringify(gap)]);
+      await tx.run('INSERT INTO items (ts, kind, body) VALUES (?, ?, ?)', [
+        gap.ts,
+        gap.kind,
+        JSON.stringify(gap),
+      ]);
       await tx.run(
         `INSERT INTO meta (key, value) VALUES ('dropped', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
         [String(this.droppedCount + total)],
@@ -244,9 +268,22 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
     this.emit('dropped', total);
   }
 
+  /** A write transaction whose failure says what is wrong with the storage. */
+  private async write(work: (tx: Tx) => Promise<void>): Promise<void> {
+    try {
+      await this.db.transaction(work);
+    } catch (err) {
+      throw asStorageError(err, this.file);
+    }
+  }
+
   /** Forgets the cursor of a file that is gone (and whose rotated remains were read). */
   async forgetCursor(source: string, path: string): Promise<void> {
-    await this.db.run('DELETE FROM cursors WHERE source = ? AND path = ?', [source, path]);
+    await this.write((tx) =>
+      tx
+        .run('DELETE FROM cursors WHERE source = ? AND path = ?', [source, path])
+        .then(() => undefined),
+    );
   }
 
   /** Items after `afterSeq`, oldest first, as the JSON text they are sent in. */
@@ -265,10 +302,13 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
 
   /** Deletes everything up to `upTo`: the server has stored it durably. */
   async acknowledge(upTo: number): Promise<number> {
-    const removed = await this.db.all<{ size: number }>(
-      'DELETE FROM items WHERE seq <= ? RETURNING length(body) AS size',
-      [upTo],
-    );
+    const removed = await this.db
+      .all<{ size: number }>('DELETE FROM items WHERE seq <= ? RETURNING length(body) AS size', [
+        upTo,
+      ])
+      .catch((err: unknown) => {
+        throw asStorageError(err, this.file);
+      });
     this.pendingCount = Math.max(0, this.pendingCount - removed.length);
     for (const row of removed) this.pendingBytes -= row.size;
     return removed.length;

@@ -72,7 +72,12 @@ const recordsRule = z
   })
   .strict();
 
-export const ruleSchema = z.discriminatedUnion('type', [labelsRule, regexRule, fieldRule, recordsRule]);
+export const ruleSchema = z.discriminatedUnion('type', [
+  labelsRule,
+  regexRule,
+  fieldRule,
+  recordsRule,
+]);
 export type Rule = z.infer<typeof ruleSchema>;
 export type ItemTarget = z.infer<typeof itemTarget>;
 
@@ -90,7 +95,11 @@ const log4netFormat = z.object({ type: z.literal('log4net-xml') }).strict();
 /** One self-closing `<record timestamp=".." name=".." value=".." unit=".." />` per entry. */
 const xmlRecordsFormat = z.object({ type: z.literal('xml-records') }).strict();
 
-export const formatSchema = z.discriminatedUnion('type', [linesFormat, log4netFormat, xmlRecordsFormat]);
+export const formatSchema = z.discriminatedUnion('type', [
+  linesFormat,
+  log4netFormat,
+  xmlRecordsFormat,
+]);
 export type Format = z.infer<typeof formatSchema>;
 
 const timestampSchema = z

@@ -66,7 +66,10 @@ export class Session extends EventEmitter<SessionEvents> {
   private pumping = false;
   private maxBatchItems = 500;
   private readonly window: number;
-  private readonly onAppended = () => void this.pump();
+  private readonly onAppended = () =>
+    void this.pump().catch((err: Error) =>
+      this.options.log.error(`sending failed: ${err.message}`),
+    );
 
   constructor(private readonly options: SessionOptions) {
     super();

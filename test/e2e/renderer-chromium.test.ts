@@ -44,6 +44,7 @@ const snapshot: StatusSnapshot = {
       lastError: null,
     },
   ],
+  storage: { ok: true, lastError: null },
   keyStore: { name: 'keytar', available: true, detail: 'OS credential store' },
   updatedAt: '2025-03-01T08:05:00.000Z',
 };

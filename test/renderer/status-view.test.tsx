@@ -51,6 +51,7 @@ function snapshot(changes: {
         lastError: { code: 'not_found', message: 'folder not found' },
       },
     ],
+    storage: { ok: true, lastError: null },
     keyStore: { name: 'keytar', available: true, detail: 'OS credential store' },
     updatedAt: changes.updatedAt ?? '2025-03-01T08:05:00.000Z',
   };
