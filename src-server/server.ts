@@ -20,6 +20,7 @@ import {
   type ServerFrame,
 } from '../src-agent/transport/codec.ts';
 import { ensureTls } from './certs.ts';
+import { TokenBucket } from './rate-limit.ts';
 import { openStore, type DeviceStats, type Store } from './store.ts';
 
 export const AGENT_PATH = '/agent/v1';
@@ -34,6 +35,8 @@ export interface ServerOptions {
   recordFramesFile?: string;
   heartbeatSec?: number;
   maxBatchItems?: number;
+  /** Items per second each device may send; beyond it, its frames wait. */
+  maxItemsPerSec?: number;
 }
 
 export interface RunningServer {
@@ -58,6 +61,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     recordFramesFile,
     heartbeatSec = 30,
     maxBatchItems = 500,
+    maxItemsPerSec = 200_000,
   } = options;
   // The limits of the welcome frame's schema: an agent would reject anything else.
   if (!Number.isInteger(heartbeatSec) || heartbeatSec < 1 || heartbeatSec > 3600) {
@@ -82,7 +86,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     noServer: true,
     path: AGENT_PATH,
     perMessageDeflate: true,
-    maxPayload: DEFAULT_MAX_FRAME_BYTES,
+    // Larger than the protocol's limit, so an oversized frame is refused with the
+    // protocol's own close code (4000) rather than ws's 1009.
+    maxPayload: 4 * DEFAULT_MAX_FRAME_BYTES,
     handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
     verifyClient: ({ req }, accept) => {
       if (!offersSubprotocol(req)) {
@@ -121,6 +127,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         record,
         heartbeatSec,
         maxBatchItems,
+        maxItemsPerSec,
       });
       sessions.add(session);
       ws.once('close', () => sessions.delete(session));
@@ -174,6 +181,7 @@ interface SessionContext {
   record: ((text: string) => Promise<void>) | undefined;
   heartbeatSec: number;
   maxBatchItems: number;
+  maxItemsPerSec: number;
 }
 
 /** One agent connection: frames are handled strictly one after another, in arrival order. */
@@ -183,6 +191,7 @@ class AgentSession {
   private missedPongs = 0;
   private queue: Promise<void> = Promise.resolve();
   private readonly log: Logger;
+  private readonly rate: TokenBucket;
 
   constructor(
     private readonly ws: WebSocket,
@@ -190,6 +199,7 @@ class AgentSession {
     private readonly context: SessionContext,
   ) {
     this.log = context.log.child({ device, session: this.id });
+    this.rate = new TokenBucket(context.maxItemsPerSec, context.maxItemsPerSec);
     this.log.info('agent connected');
     ws.on('message', (data, isBinary) => this.enqueue(data, isBinary));
     ws.on('pong', () => {
@@ -234,6 +244,10 @@ class AgentSession {
       return;
     }
     const text = data.toString();
+    if (Buffer.byteLength(text) > DEFAULT_MAX_FRAME_BYTES) {
+      this.closeWith(CloseCode.protocolError, `frame larger than ${DEFAULT_MAX_FRAME_BYTES} bytes`);
+      return;
+    }
     this.queue = this.queue.then(async () => {
       try {
         await this.context.record?.(text);
@@ -261,6 +275,8 @@ class AgentSession {
     }
     if (this.stream === undefined) throw new ProtocolError(`"${frame.type}" before "hello"`);
     if (frame.type === 'items') {
+      const wait = this.rate.take(frame.items.length);
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
       const upTo = await this.context.store.storeItems(this.device, this.stream, frame.items);
       this.send({ type: 'ack', upTo });
     }

@@ -248,6 +248,16 @@ describe('agent protocol', () => {
     expect(await peer.closed).toMatchObject({ code: 4000 });
   });
 
+  it('closes with 4000 on a frame over the 1 MiB limit', async () => {
+    const { peer } = await welcomed(await newDevice());
+
+    peer.send(JSON.stringify({ type: 'padding', data: 'x'.repeat(1024 * 1024) }));
+
+    const { code, reason } = await peer.closed;
+    expect(code).toBe(4000);
+    expect(reason).toMatch(/larger than/);
+  });
+
   it('closes with 4000 on a frame that breaks the schema', async () => {
     const { peer } = await welcomed(await newDevice());
 
