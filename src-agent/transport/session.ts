@@ -46,6 +46,8 @@ type SessionEvents = {
 };
 
 const UNAUTHORISED_RETRY_MS = 10 * 60_000;
+/** Bytes the socket may hold unsent before the window waits for the network to catch up. */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 const HANDSHAKE_TIMEOUT_MS = 15_000;
 
 export class Session extends EventEmitter<SessionEvents> {
@@ -66,7 +68,7 @@ export class Session extends EventEmitter<SessionEvents> {
   private pumping = false;
   private maxBatchItems = 500;
   private readonly window: number;
-  private readonly onAppended = () =>
+  private readonly pumpSoon = () =>
     void this.pump().catch((err: Error) =>
       this.options.log.error(`sending failed: ${err.message}`),
     );
@@ -79,14 +81,14 @@ export class Session extends EventEmitter<SessionEvents> {
 
   start(): void {
     this.stopping = false;
-    this.options.outbox.on('appended', this.onAppended);
+    this.options.outbox.on('appended', this.pumpSoon);
     this.connect();
   }
 
   /** Lets frames already on the wire be acknowledged for at most `graceMs`, then closes. */
   async stop(graceMs = 5000): Promise<void> {
     this.stopping = true;
-    this.options.outbox.off('appended', this.onAppended);
+    this.options.outbox.off('appended', this.pumpSoon);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     const ws = this.ws;
     if (ws && ws.readyState === WebSocket.OPEN && this.inFlight.length > 0) {
@@ -302,13 +304,15 @@ export class Session extends EventEmitter<SessionEvents> {
         !this.stopping &&
         this.state === 'connected' &&
         this.ws?.readyState === WebSocket.OPEN &&
-        this.inFlight.length < this.window
+        this.inFlight.length < this.window &&
+        this.ws.bufferedAmount < MAX_BUFFERED_BYTES
       ) {
         const batch = await this.options.outbox.read(this.cursor, this.maxBatchItems);
         if (!batch || this.ws?.readyState !== WebSocket.OPEN) break;
         const frame = fitFrame(batch.frames, DEFAULT_MAX_FRAME_BYTES);
         const sentLast = batch.seqs[frame.count - 1]!;
-        this.ws.send(frame.text);
+        // Once the socket has written a frame out, the window may have room again.
+        this.ws.send(frame.text, this.pumpSoon);
         this.cursor = sentLast;
         this.inFlight.push(sentLast);
         this.counters.sent += frame.count;
