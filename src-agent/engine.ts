@@ -50,6 +50,8 @@ export class Engine {
   private lastPublished = '';
   private statusWrites: Promise<void> = Promise.resolve();
   private openError: StorageError | null = null;
+  /** Timestamp of the oldest unacknowledged item, refreshed with the status. */
+  private oldestPending: string | null = null;
   private openRetry: NodeJS.Timeout | null = null;
 
   constructor(
@@ -84,7 +86,10 @@ export class Engine {
         { device: config.device.id, sources: sources.map((s) => s.id) },
         `agent ${AGENT_VERSION} starting for ${config.device.id} (${config.device.kind})`,
       );
-      this.statusTimer = setInterval(() => this.publish(), this.options.statusIntervalMs ?? 1000);
+      this.statusTimer = setInterval(
+        () => void this.refreshOldest().then(() => this.publish()),
+        this.options.statusIntervalMs ?? 1000,
+      );
       await this.startPipeline(sources);
       this.publish();
     } catch (err) {
@@ -179,7 +184,7 @@ export class Engine {
       outbox: {
         stream: this.outbox?.stream ?? null,
         pending: this.outbox?.pending ?? 0,
-        oldestTs: null,
+        oldestTs: this.oldestPending,
         sent: session?.counters.sent ?? 0,
         acked: session?.counters.acked ?? 0,
         dropped: this.outbox?.dropped ?? 0,
@@ -200,6 +205,10 @@ export class Engine {
   onStatus(listener: (status: StatusSnapshot) => void): () => void {
     this.events.on('status', listener);
     return () => this.events.off('status', listener);
+  }
+
+  private async refreshOldest(): Promise<void> {
+    this.oldestPending = (await this.outbox?.oldestTs().catch(() => this.oldestPending)) ?? null;
   }
 
   private publish(): void {
