@@ -1,6 +1,6 @@
 // Layering (see ../shared/design.md): src-agent is plain Node, src-main hosts it in
 // Electron, src-renderer sees only the IPC contract's types, src-server shares only
-// the protocol codec with the agent.
+// the protocol codec (and the SQLite promise wrapper, which holds no agent logic).
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import globals from 'globals';
@@ -55,8 +55,9 @@ export default tseslint.config(
           paths: electronAndDom,
           patterns: [
             {
-              regex: 'src-agent/(?!transport/codec\\.ts$)',
-              message: 'src-server shares only the protocol codec (src-agent/transport/codec.ts).',
+              regex: 'src-agent/(?!transport/codec\\.ts$|outbox/sqlite\\.ts$)',
+              message:
+                'src-server shares only the protocol codec and the SQLite wrapper with src-agent.',
             },
             {
               group: ['**/src-main/**', '**/src-renderer/**'],

@@ -3,7 +3,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import sqlite3 from 'sqlite3';
+import { SqliteDb } from '../src-agent/outbox/sqlite.ts';
 import type { DeviceKind, Item, ItemKind } from '../src-agent/transport/codec.ts';
 
 export interface StoredItem extends Item {
@@ -57,7 +57,7 @@ const TOKEN_PATTERN = /^[\x21-\x7e]{1,512}$/;
 
 export async function openStore(dataDir: string): Promise<Store> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const db = await Connection.open(path.join(dataDir, 'server.db'));
+  const db = await SqliteDb.open(path.join(dataDir, 'server.db'));
   try {
     await db.exec('PRAGMA journal_mode = WAL');
     // An ack promises the items survive a power cut, which WAL's default NORMAL does not.
@@ -71,11 +71,9 @@ export async function openStore(dataDir: string): Promise<Store> {
 }
 
 export class Store {
-  // One connection serves every session; queuing keeps one frame's transaction from
-  // interleaving with another's statements.
-  private tail: Promise<unknown> = Promise.resolve();
-
-  constructor(private readonly db: Connection) {}
+  // One connection serves every session; SqliteDb queues statements, so one frame's
+  // transaction never interleaves with another's.
+  constructor(private readonly db: SqliteDb) {}
 
   /**
    * Registers a device, or replaces its token when it exists. Returns the token.
@@ -92,58 +90,48 @@ export class Store {
     if (!TOKEN_PATTERN.test(token)) {
       throw new RangeError('device token must be 1-512 visible ASCII characters without spaces');
     }
-    return this.exclusive(async () => {
-      await this.db.run(
-        `INSERT INTO devices (id, token_sha256, created_at) VALUES (?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET token_sha256 = excluded.token_sha256`,
-        [id, sha256(token), now()],
-      );
-      return token;
-    });
+    await this.db.run(
+      `INSERT INTO devices (id, token_sha256, created_at) VALUES (?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET token_sha256 = excluded.token_sha256`,
+      [id, sha256(token), now()],
+    );
+    return token;
   }
 
   /** The id of the device the token belongs to, or null. */
-  authenticate(token: string): Promise<string | null> {
+  async authenticate(token: string): Promise<string | null> {
     const presented = sha256(token);
-    return this.exclusive(async () => {
-      const rows = await this.db.all<{ id: string; token_sha256: Buffer }>(
-        'SELECT id, token_sha256 FROM devices',
-      );
-      // Every row is compared, match or not, so the answer time says nothing about the table.
-      let match: string | null = null;
-      for (const row of rows) {
-        if (timingSafeEqual(row.token_sha256, presented)) match = row.id;
-      }
-      return match;
-    });
+    const rows = await this.db.all<{ id: string; token_sha256: Buffer }>(
+      'SELECT id, token_sha256 FROM devices',
+    );
+    // Every row is compared, match or not, so the answer time says nothing about the table.
+    let match: string | null = null;
+    for (const row of rows) {
+      if (timingSafeEqual(row.token_sha256, presented)) match = row.id;
+    }
+    return match;
   }
 
-  recordHello(device: string, kind: DeviceKind, model: string | undefined): Promise<void> {
-    return this.exclusive(() =>
-      this.db.run('UPDATE devices SET kind = ?, model = ?, last_seen_at = ? WHERE id = ?', [
-        kind,
-        model ?? null,
-        now(),
-        device,
-      ]),
-    );
+  async recordHello(device: string, kind: DeviceKind, model: string | undefined): Promise<void> {
+    await this.db.run('UPDATE devices SET kind = ?, model = ?, last_seen_at = ? WHERE id = ?', [
+      kind,
+      model ?? null,
+      now(),
+      device,
+    ]);
   }
 
-  touchDevice(device: string): Promise<void> {
-    return this.exclusive(() =>
-      this.db.run('UPDATE devices SET last_seen_at = ? WHERE id = ?', [now(), device]),
-    );
+  async touchDevice(device: string): Promise<void> {
+    await this.db.run('UPDATE devices SET last_seen_at = ? WHERE id = ?', [now(), device]);
   }
 
   /** The highest seq durably stored for the stream, 0 for a stream not seen yet. */
-  ackedSeq(device: string, stream: string): Promise<number> {
-    return this.exclusive(async () => {
-      const row = await this.db.get<{ acked_seq: number }>(
-        'SELECT acked_seq FROM streams WHERE device_id = ? AND stream = ?',
-        [device, stream],
-      );
-      return row?.acked_seq ?? 0;
-    });
+  async ackedSeq(device: string, stream: string): Promise<number> {
+    const row = await this.db.get<{ acked_seq: number }>(
+      'SELECT acked_seq FROM streams WHERE device_id = ? AND stream = ?',
+      [device, stream],
+    );
+    return row?.acked_seq ?? 0;
   }
 
   /**
@@ -153,82 +141,51 @@ export class Store {
   async storeItems(device: string, stream: string, items: readonly Item[]): Promise<number> {
     if (items.length === 0) throw new Error('storeItems needs at least one item');
     const highest = Math.max(...items.map((item) => item.seq));
-    return this.exclusive(async () => {
-      const receivedAt = now();
-      await this.db.exec('BEGIN IMMEDIATE');
-      try {
-        const insert = await this.db.prepare(
-          `INSERT OR IGNORE INTO items
-             (device_id, stream, seq, ts, source, name, value, unit, kind, attrs, received_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        );
-        try {
-          for (const item of items) {
-            await insert.run([
-              device,
-              stream,
-              item.seq,
-              item.ts,
-              item.source,
-              item.name,
-              JSON.stringify(item.value),
-              item.unit ?? null,
-              item.kind,
-              item.attrs === undefined ? null : JSON.stringify(item.attrs),
-              receivedAt,
-            ]);
-          }
-        } finally {
-          await insert.finalize();
-        }
-        await this.db.run(
-          `INSERT INTO streams (device_id, stream, acked_seq) VALUES (?, ?, ?)
-           ON CONFLICT (device_id, stream) DO UPDATE SET acked_seq = max(acked_seq, excluded.acked_seq)`,
-          [device, stream, highest],
-        );
-        await this.db.run('UPDATE devices SET last_seen_at = ? WHERE id = ?', [receivedAt, device]);
-        await this.db.exec('COMMIT');
-      } catch (error) {
-        await this.db.exec('ROLLBACK').catch(() => undefined);
-        throw error;
-      }
-      return highest;
+    const receivedAt = now();
+    await this.db.transaction(async (tx) => {
+      // One statement per frame: the items travel as one JSON array, which keeps a
+      // 500-item frame to a single round trip into SQLite.
+      await tx.run(
+        `INSERT OR IGNORE INTO items
+           (device_id, stream, seq, ts, source, name, value, unit, kind, attrs, received_at)
+         SELECT ?, ?, value ->> '$.seq', value ->> '$.ts', value ->> '$.source', value ->> '$.name',
+                value -> '$.value', value ->> '$.unit', value ->> '$.kind', value -> '$.attrs', ?
+         FROM json_each(?)`,
+        [device, stream, receivedAt, JSON.stringify(items)],
+      );
+      await tx.run(
+        `INSERT INTO streams (device_id, stream, acked_seq) VALUES (?, ?, ?)
+         ON CONFLICT (device_id, stream) DO UPDATE SET acked_seq = max(acked_seq, excluded.acked_seq)`,
+        [device, stream, highest],
+      );
+      await tx.run('UPDATE devices SET last_seen_at = ? WHERE id = ?', [receivedAt, device]);
     });
+    return highest;
   }
 
   /** Items in the order they were received; with `limit`, only the latest `limit` of them. */
-  listItems(query: { device?: string; limit?: number } = {}): Promise<StoredItem[]> {
-    return this.exclusive(async () => {
-      const rows = await this.db.all<ItemRow>(
-        `SELECT * FROM (
-           SELECT rowid AS row, * FROM items WHERE ?1 IS NULL OR device_id = ?1
-           ORDER BY rowid DESC LIMIT ?2
-         ) ORDER BY row`,
-        [query.device ?? null, query.limit ?? -1],
-      );
-      return rows.map(toStoredItem);
-    });
+  async listItems(query: { device?: string; limit?: number } = {}): Promise<StoredItem[]> {
+    const rows = await this.db.all<ItemRow>(
+      `SELECT * FROM (
+         SELECT rowid AS row, * FROM items WHERE ?1 IS NULL OR device_id = ?1
+         ORDER BY rowid DESC LIMIT ?2
+       ) ORDER BY row`,
+      [query.device ?? null, query.limit ?? -1],
+    );
+    return rows.map(toStoredItem);
   }
 
   stats(): Promise<DeviceStats[]> {
-    return this.exclusive(() =>
-      this.db.all<DeviceStats>(
-        `SELECT d.id, d.kind, d.model, count(i.seq) AS items,
-                max(i.received_at) AS lastItemAt, d.last_seen_at AS lastSeenAt
-         FROM devices d LEFT JOIN items i ON i.device_id = d.id
-         GROUP BY d.id ORDER BY d.id`,
-      ),
+    return this.db.all<DeviceStats>(
+      `SELECT d.id, d.kind, d.model, count(i.seq) AS items,
+              max(i.received_at) AS lastItemAt, d.last_seen_at AS lastSeenAt
+       FROM devices d LEFT JOIN items i ON i.device_id = d.id
+       GROUP BY d.id ORDER BY d.id`,
     );
   }
 
   close(): Promise<void> {
-    return this.exclusive(() => this.db.close());
-  }
-
-  private exclusive<T>(task: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(task);
-    this.tail = result.catch(() => undefined);
-    return result;
+    return this.db.close();
   }
 }
 
@@ -262,75 +219,3 @@ function toStoredItem(row: ItemRow): StoredItem {
 
 const sha256 = (token: string): Buffer => createHash('sha256').update(token, 'utf8').digest();
 const now = (): string => new Date().toISOString();
-
-/** The callback API of `sqlite3`, as promises. */
-class Connection {
-  private constructor(private readonly db: sqlite3.Database) {}
-
-  static open(file: string): Promise<Connection> {
-    return new Promise((resolve, reject) => {
-      const db = new sqlite3.Database(file, (error) => {
-        if (error) reject(error);
-        else {
-          // The CLI reads the same file while a server runs; wait for its lock instead of failing.
-          db.configure('busyTimeout', 5000);
-          resolve(new Connection(db));
-        }
-      });
-    });
-  }
-
-  exec(sql: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.db.exec(sql, (error) => (error ? reject(error) : resolve()));
-    });
-  }
-
-  run(sql: string, params: unknown[]): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.db.run(sql, params, (error) => (error ? reject(error) : resolve()));
-    });
-  }
-
-  get<T>(sql: string, params: unknown[]): Promise<T | undefined> {
-    return new Promise((resolve, reject) => {
-      this.db.get<T>(sql, params, (error, row) => (error ? reject(error) : resolve(row)));
-    });
-  }
-
-  all<T>(sql: string, params: unknown[] = []): Promise<T[]> {
-    return new Promise((resolve, reject) => {
-      this.db.all<T>(sql, params, (error, rows) => (error ? reject(error) : resolve(rows)));
-    });
-  }
-
-  prepare(sql: string): Promise<PreparedStatement> {
-    return new Promise((resolve, reject) => {
-      const statement = this.db.prepare(sql, (error) =>
-        error ? reject(error) : resolve(new PreparedStatement(statement)),
-      );
-    });
-  }
-
-  close(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.db.close((error) => (error ? reject(error) : resolve()));
-    });
-  }
-}
-
-class PreparedStatement {
-  constructor(private readonly statement: sqlite3.Statement) {}
-
-  run(params: unknown[]): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.statement.run(params, (error) => (error ? reject(error) : resolve()));
-    });
-  }
-
-  finalize(): Promise<void> {
-    return new Promise((resolve) => {
-      this.statement.finalize(() => resolve());
-    });
-  }
-}
