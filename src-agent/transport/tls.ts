@@ -1,11 +1,63 @@
+// The agent's TLS policy: TLS 1.2 or newer, the chain verified against the operating
+// system's trust store plus an optional CA file, the host name checked, and optionally
+// the server's public key pinned. Nothing here can be switched off.
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { rootCertificates } from 'node:tls';
+import { isIP } from 'node:net';
+import tls from 'node:tls';
 
-/** Trust anchors: the bundled public roots plus the configured CA file, never fewer. */
+export interface TlsPolicy {
+  ca: string[];
+  /** Base64 SHA-256 of the server's SubjectPublicKeyInfo; any one may match. */
+  pins: string[];
+}
+
+// Debian and its kin; on Windows and macOS, Node 22 (as in Electron) reads the OS store itself.
+const SYSTEM_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt'];
+
+/** Trust anchors: the OS store (or Node's bundled roots) plus the configured CA file. */
 export async function trustAnchors(caFile: string | undefined): Promise<string[]> {
-  const anchors = [...rootCertificates];
+  const anchors = [...(await systemAnchors())];
   if (caFile) anchors.push(await readFile(caFile, 'utf8'));
   return anchors;
+}
+
+async function systemAnchors(): Promise<readonly string[]> {
+  const fromOs = (tls as { getCACertificates?: (type: string) => string[] }).getCACertificates;
+  if (fromOs) return [...fromOs('system'), ...fromOs('bundled')];
+  for (const file of SYSTEM_BUNDLES) {
+    const pem = await readFile(file, 'utf8').catch(() => null);
+    if (pem) return [...tls.rootCertificates, pem];
+  }
+  return tls.rootCertificates;
+}
+
+export const spkiPin = (cert: { pubkey?: Buffer }): string =>
+  createHash('sha256')
+    .update(cert.pubkey ?? Buffer.alloc(0))
+    .digest('base64');
+
+/** Options for `tls.connect` that enforce the policy, to `host`. */
+export function tlsConnectOptions(policy: TlsPolicy, host: string): tls.ConnectionOptions {
+  return {
+    ca: policy.ca,
+    minVersion: 'TLSv1.2',
+    // SNI carries names only, never addresses.
+    servername: isIP(host) ? undefined : host,
+    checkServerIdentity: (name, cert) => {
+      const mismatch = tls.checkServerIdentity(name, cert);
+      if (mismatch) return mismatch;
+      if (policy.pins.length > 0 && !policy.pins.includes(spkiPin(cert))) {
+        return Object.assign(
+          new Error(
+            `the server's public key (${spkiPin(cert)}) matches none of the configured pins`,
+          ),
+          { code: 'ERR_SCOPELINK_PIN_MISMATCH' },
+        );
+      }
+      return undefined;
+    },
+  };
 }
 
 const TLS_CODES: Record<string, string> = {
@@ -18,6 +70,7 @@ const TLS_CODES: Record<string, string> = {
   ERR_TLS_CERT_ALTNAME_INVALID: 'tls_hostname',
   CERT_HAS_EXPIRED: 'tls_expired',
   CERT_NOT_YET_VALID: 'tls_expired',
+  ERR_SCOPELINK_PIN_MISMATCH: 'tls_pin_mismatch',
 };
 
 const NET_CODES: Record<string, string> = {
