@@ -33,6 +33,8 @@ export interface SessionOptions {
   /** Unacknowledged items frames allowed on the wire at once. */
   window?: number;
   random?: () => number;
+  /** Backoff of transient failures; protocol v1's 1 s doubling to 5 minutes unless given. */
+  retry?: { baseMs: number; capMs: number };
 }
 
 export interface SessionCounters {
@@ -66,6 +68,8 @@ export class Session extends EventEmitter<SessionEvents> {
   /** Last seq of each items frame awaiting its ack, in send order. */
   private inFlight: number[] = [];
   private pumping = false;
+  /** Why the agent itself dropped the current link, if it did: reported instead of the close. */
+  private dropReason: CodedError | null = null;
   private maxBatchItems = 500;
   private readonly window: number;
   private readonly pumpSoon = () =>
@@ -76,7 +80,11 @@ export class Session extends EventEmitter<SessionEvents> {
   constructor(private readonly options: SessionOptions) {
     super();
     this.window = options.window ?? 8;
-    this.backoff = new Backoff(1000, 5 * 60_000, options.random);
+    this.backoff = new Backoff(
+      options.retry?.baseMs ?? 1000,
+      options.retry?.capMs ?? 5 * 60_000,
+      options.random,
+    );
   }
 
   start(): void {
@@ -129,6 +137,7 @@ export class Session extends EventEmitter<SessionEvents> {
       return;
     }
     this.setState('connecting', this.lastError);
+    this.dropReason = null;
     const ws = new WebSocket(this.options.url, SUBPROTOCOL, {
       headers: {
         Authorization: `Bearer ${this.options.token}`,
@@ -137,7 +146,9 @@ export class Session extends EventEmitter<SessionEvents> {
       ca: this.options.ca,
       minVersion: 'TLSv1.2',
       perMessageDeflate: true,
-      maxPayload: DEFAULT_MAX_FRAME_BYTES,
+      // Room above the protocol's limit, so an oversized frame is closed with the protocol's
+      // own code (4000, in onMessage) rather than ws's 1009.
+      maxPayload: 4 * DEFAULT_MAX_FRAME_BYTES,
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
     });
     this.ws = ws;
@@ -185,7 +196,8 @@ export class Session extends EventEmitter<SessionEvents> {
       this.retry('connecting', Math.round((this.options.random ?? Math.random)() * 1000), null);
     } else {
       const error =
-        refusal !== null
+        this.dropReason ??
+        (refusal !== null
           ? { code: 'handshake_refused', message: `the server answered HTTP ${refusal.status}` }
           : code === CloseCode.protocolError
             ? { code: 'protocol_error', message: reason || 'protocol error' }
@@ -194,7 +206,7 @@ export class Session extends EventEmitter<SessionEvents> {
                   code: 'connection_lost',
                   message: `connection closed (${code}${reason ? `: ${reason}` : ''})`,
                 }
-              : (this.lastError ?? { code: 'connection_failed', message: `closed with ${code}` });
+              : (this.lastError ?? { code: 'connection_failed', message: `closed with ${code}` }));
       const next = this.state === 'error' ? 'error' : 'offline';
       this.retry(next, this.backoff.next(), error);
     }
@@ -229,6 +241,9 @@ export class Session extends EventEmitter<SessionEvents> {
     let frame: ServerFrame | null;
     try {
       if (isBinary) throw new ProtocolError('binary frames are not part of protocol v1');
+      if (Buffer.byteLength(text) > DEFAULT_MAX_FRAME_BYTES) {
+        throw new ProtocolError(`frame larger than ${DEFAULT_MAX_FRAME_BYTES} bytes`);
+      }
       frame = decodeServerFrame(text);
     } catch (err) {
       this.options.log.warn(`closing: ${(err as Error).message}`);
@@ -263,6 +278,9 @@ export class Session extends EventEmitter<SessionEvents> {
     maxBatchItems: number,
   ): Promise<void> {
     await this.options.outbox.acknowledge(ackedSeq);
+    // The link may have closed while the outbox was busy: its close has already scheduled the
+    // retry, so reporting it connected (and starting its heartbeat) would be wrong.
+    if (this.ws !== ws || ws.readyState !== WebSocket.OPEN) return;
     this.cursor = ackedSeq;
     this.inFlight = [];
     this.maxBatchItems = maxBatchItems;
@@ -299,28 +317,35 @@ export class Session extends EventEmitter<SessionEvents> {
   private async pump(): Promise<void> {
     if (this.pumping) return;
     this.pumping = true;
+    // A read started for one connection must not be sent on the next: that one's welcome
+    // may have moved the cursor back, and sending from the old cursor would skip items.
+    const ws = this.ws;
     try {
       while (
         !this.stopping &&
         this.state === 'connected' &&
-        this.ws?.readyState === WebSocket.OPEN &&
+        ws !== null &&
+        this.ws === ws &&
+        ws.readyState === WebSocket.OPEN &&
         this.inFlight.length < this.window &&
-        this.ws.bufferedAmount < MAX_BUFFERED_BYTES
+        ws.bufferedAmount < MAX_BUFFERED_BYTES
       ) {
         const batch = await this.options.outbox.read(this.cursor, this.maxBatchItems);
-        if (!batch || this.ws?.readyState !== WebSocket.OPEN) break;
+        if (!batch || this.ws !== ws || ws.readyState !== WebSocket.OPEN) break;
         const frame = fitFrame(batch.frames, DEFAULT_MAX_FRAME_BYTES);
         const sentLast = batch.seqs[frame.count - 1]!;
         // Once the socket has written a frame out, the window may have room again.
-        this.ws.send(frame.text, this.pumpSoon);
+        ws.send(frame.text, this.pumpSoon);
         this.cursor = sentLast;
         this.inFlight.push(sentLast);
         this.counters.sent += frame.count;
       }
     } finally {
       this.pumping = false;
+      if (this.ws !== ws) this.pumpSoon();
     }
   }
+
 
   private lastPong = 0;
 
@@ -330,7 +355,8 @@ export class Session extends EventEmitter<SessionEvents> {
     this.heartbeat = setInterval(() => {
       if (Date.now() - this.lastPong > 2 * intervalMs) {
         this.options.log.warn('no pong within two heartbeats: dropping the dead link');
-        this.lastError = { code: 'heartbeat_lost', message: 'the server stopped answering pings' };
+        // The close that follows says only 1006; keep the reason for the status.
+        this.dropReason = { code: 'heartbeat_lost', message: 'the server stopped answering pings' };
         ws.terminate();
         return;
       }
