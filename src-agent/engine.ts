@@ -19,6 +19,7 @@ import type { StatusSnapshot } from './status.ts';
 import { writeStatusFile } from './status-file.ts';
 import { Session } from './transport/session.ts';
 import { trustAnchors } from './transport/tls.ts';
+import { resolveRoutes } from './transport/proxy/routes.ts';
 import { AGENT_VERSION } from './version.ts';
 
 export interface EngineOptions {
@@ -135,6 +136,12 @@ export class Engine {
       device: { id: config.device.id, kind: config.device.kind, model: config.device.model },
       agentVersion: AGENT_VERSION,
       ca: await trustAnchors(config.caFile),
+      pins: config.tls?.pins ?? [],
+      routes: resolveRoutes(
+        config.proxy,
+        await secrets.get('proxy-password'),
+        new URL(config.serverUrl),
+      ),
       outbox: this.outbox,
       log: log.child({ part: 'session' }),
       handleRequest: this.auditedRequests(),
@@ -180,6 +187,7 @@ export class Engine {
         since: this.stateSince,
         lastError: session?.lastError ?? null,
         session: session?.sessionId ?? null,
+        via: session?.via ?? null,
       },
       outbox: {
         stream: this.outbox?.stream ?? null,

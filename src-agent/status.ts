@@ -33,6 +33,8 @@ export interface StatusSnapshot {
     since: string;
     lastError: CodedError | null;
     session: string | null;
+    /** `direct`, or the proxy and scheme the connection went through. */
+    via: string | null;
   };
   outbox: {
     stream: string | null;

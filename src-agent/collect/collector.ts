@@ -23,6 +23,12 @@ import {
   type TailTarget,
 } from './tail.ts';
 
+/**
+ * How long a rotated file renamed out of the source's pattern is still read: the writer may
+ * hold it open and add its last lines after the rename.
+ */
+export const ROTATED_GRACE_MS = 10_000;
+
 export interface BackfillLimits {
   maxAgeDays: number;
   maxBytes: number;
@@ -48,6 +54,8 @@ interface SourceState {
   firstScan: boolean;
   /** Files with an entry still open at their end, and since when it has not grown. */
   openSince: Map<string, { end: number; since: number }>;
+  /** Rotated files renamed out of the pattern, by cursor path, and since when they are read. */
+  rotatedSince: Map<string, number>;
   files: number;
   lastEventAt: string | null;
   errors: number;
@@ -84,6 +92,7 @@ export class Collector {
       base: spec.folder,
       firstScan: false,
       openSince: new Map(),
+      rotatedSince: new Map(),
       files: 0,
       lastEventAt: null,
       errors: 0,
@@ -156,8 +165,10 @@ export class Collector {
 
   private async scanSource(source: SourceState): Promise<void> {
     let names: string[];
+    let switched: boolean;
     try {
       const { folder, base } = await resolveFolder(source.spec.folder);
+      switched = source.folder !== folder;
       source.base = base;
       this.follow(source, folder);
       names = (await readdir(folder)).filter(source.matches).sort(naturalOrder);
@@ -169,6 +180,12 @@ export class Collector {
         `cannot read ${source.folder ?? source.spec.folder}: ${reason}`,
       );
       return;
+    }
+    try {
+      if (switched) await this.finishOtherFolders(source);
+    } catch (err) {
+      if (err instanceof StorageError) return this.storageFailed(err);
+      throw err;
     }
     source.files = names.length;
     for (const name of names) {
@@ -211,7 +228,7 @@ export class Collector {
     } else if (!known) {
       await this.startCursor(source, target, probe);
     }
-    await this.readToEnd(source, target);
+    await this.readToEnd(source, target, probe.identity);
   }
 
   /** Where to start a file never seen: where it was read under another name, or a backfill limit. */
@@ -248,27 +265,34 @@ export class Collector {
     source.cursors.set(target.relPath, cursor);
   }
 
+  /** Reads the end of the file `known` was reading; returns its cursor path now, or null if gone. */
   private async finishRotated(
     source: SourceState,
     target: TailTarget,
     known: FileCursor,
-  ): Promise<void> {
+  ): Promise<string | null> {
     const rotated = await this.findByIdentity(source, known);
-    if (rotated) {
+    if (!rotated) return null;
+    const relPath = path.relative(source.base, rotated);
+    if (relPath !== target.relPath) {
       this.log.info(
         { source: source.spec.id },
         `${target.relPath} was rotated to ${path.basename(rotated)}: reading its end`,
       );
-      await this.readToEnd(source, { ...target, absPath: rotated }, true);
-      const finished = source.cursors.get(target.relPath);
-      if (finished && source.matches(path.basename(rotated))) {
-        // Renamed to a name this source reads too: carry on from here, not from its start.
-        const relPath = path.relative(source.base, rotated);
-        const cursor = { ...finished, path: relPath };
-        await this.outbox.append([], [cursor]);
-        source.cursors.set(relPath, cursor);
+    }
+    await this.readToEnd(source, { ...target, absPath: rotated }, known.identity, true);
+    const finished = source.cursors.get(target.relPath);
+    if (finished && relPath !== target.relPath) {
+      // Carry on from here under its new name, not from its start: for good where this
+      // source reads that name too, else for a grace period (see forgetVanished).
+      const cursor = { ...finished, path: relPath };
+      await this.outbox.append([], [cursor]);
+      source.cursors.set(relPath, cursor);
+      if (!source.matches(path.basename(rotated))) {
+        source.rotatedSince.set(relPath, source.rotatedSince.get(target.relPath) ?? this.now());
       }
     }
+    return relPath;
   }
 
   /** The file in the source's folder that the cursor was reading, under whatever name it has now. */
@@ -281,24 +305,62 @@ export class Collector {
     return null;
   }
 
-  /** Files that are gone: read what their rotated remains still hold, then forget them. */
+  /**
+   * Files that are gone: read what their rotated remains still hold, then forget them. A file
+   * rotated to a name out of the pattern is read on every scan for a grace period first: a
+   * writer that still holds it open may add lines after the rename.
+   */
   private async forgetVanished(source: SourceState, present: Set<string>): Promise<void> {
     for (const [relPath, cursor] of source.cursors) {
       const name = path.relative(source.folder!, path.join(source.base, relPath));
       if (name.includes(path.sep) || name.startsWith('..') || present.has(name)) continue;
-      await this.finishRotated(source, this.target(source, name), cursor);
+      const livesAt = await this.finishRotated(source, this.target(source, name), cursor);
+      const since = source.rotatedSince.get(relPath);
+      if (livesAt === relPath && since !== undefined && this.now() - since < ROTATED_GRACE_MS) {
+        continue;
+      }
       await this.outbox.forgetCursor(source.spec.id, relPath);
       source.cursors.delete(relPath);
       source.openSince.delete(relPath);
+      source.rotatedSince.delete(relPath);
     }
   }
 
-  private async readToEnd(source: SourceState, target: TailTarget, finish = false): Promise<void> {
+  /**
+   * Files in another version folder than the one now read (a newer version was installed, or
+   * was while the agent was not running): what they hold is read once, to the end; after
+   * that they are no longer followed. Their cursors stay, should the newer version go again.
+   */
+  private async finishOtherFolders(source: SourceState): Promise<void> {
+    for (const [relPath, cursor] of source.cursors) {
+      const name = path.relative(source.folder!, path.join(source.base, relPath));
+      if (!name.includes(path.sep) && !name.startsWith('..')) continue;
+      const target = this.target(source, name);
+      const probe = await probeFile(target.absPath).catch(() => null);
+      if (probe && isSameFile(cursor, probe)) {
+        await this.readToEnd(source, target, cursor.identity, true);
+      }
+    }
+  }
+
+  /** Reads the file with `identity` at `target.absPath` to its end, while that is the file there. */
+  private async readToEnd(
+    source: SourceState,
+    target: TailTarget,
+    identity: string,
+    finish = false,
+  ): Promise<void> {
     for (;;) {
       const open = source.openSince.get(target.relPath);
       const settled = finish || (open !== undefined && this.now() - open.since >= this.settleMs);
       const pass = await tailOnce(target, source.cursors.get(target.relPath), settled);
       if (!pass) return;
+      if (pass.cursor.identity !== identity) {
+        // Renamed since it was probed, and a new file took its name: reading that one from
+        // its start now would skip the end of the renamed one. The next scan finishes it.
+        this.dirty.add(source);
+        return;
+      }
       await this.commit(source, target.relPath, pass);
       this.trackOpenEntry(source, target.relPath, pass);
       if (pass.atEof || this.stopped) return;

@@ -36,5 +36,10 @@ export function detectEncoding(head: Buffer, fallback: string): Encoding {
 /** Invalid bytes become U+FFFD: counted by the caller, never fatal. */
 export function decode(bytes: Buffer, encoding: Encoding): string {
   if (encoding.name === 'utf8' || encoding.name === 'utf-8') return bytes.toString('utf8');
-  return iconv.decode(bytes, encoding.name, { stripBOM: false });
+  const text = iconv.decode(bytes, encoding.name, { stripBOM: false });
+  // UTF-16 decoders pass lone surrogates through: invalid input like any other, and text
+  // that cannot be sent as UTF-8.
+  return text.replace(LONE_SURROGATE, '\uFFFD');
 }
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;

@@ -52,7 +52,9 @@ export function frameLines(lines: Iterable<Line>, rules: FrameRules): Framed {
       orphans++;
       continue;
     }
-    if (open.chars + line.text.length <= rules.maxEntryChars) {
+    // Once cut, an entry takes no more lines: a later short line would leave a gap in it
+    // and carry it past the limit.
+    if (!open.truncated && open.chars + line.text.length <= rules.maxEntryChars) {
       open.lines.push(line.text);
       open.chars += line.text.length;
     } else {

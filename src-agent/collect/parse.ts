@@ -24,7 +24,14 @@ export interface SourceParser {
 type Emit = (target: ItemTarget, raw: string, unitText: string | undefined) => void;
 type CompiledRule = (entry: ParsedEntry, emit: Emit) => void;
 
-const NUMBER_WITH_UNIT = /^([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*)$/;
+// `s`: the unit runs to the end whatever it holds; a `.` that stops at a stray CR makes the
+// number's digits backtrack quadratically.
+const NUMBER_WITH_UNIT = /^([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*)$/s;
+
+// The wire's limits (itemSchema in transport/codec.ts): an item the server refuses would
+// block the outbox, so longer text is cut here.
+const MAX_VALUE_CHARS = 4096;
+const MAX_UNIT_CHARS = 32;
 
 export function compileSource(source: ProfileSource): SourceParser {
   const reader = createReader(source.format);
@@ -74,8 +81,10 @@ export function compileSource(source: ProfileSource): SourceParser {
               problems.push(`${target.name}: "${raw.slice(0, 40)}" is not a number`);
               return;
             }
+            // Own keys only: a unit written "constructor" must not find Object.prototype's.
+            const mapped = unitText && Object.hasOwn(source.units, unitText);
             const unit =
-              target.unit ?? (unitText ? (source.units[unitText] ?? unitText) : undefined);
+              target.unit ?? (unitText ? (mapped ? source.units[unitText] : unitText) : undefined);
             items.push({
               ts,
               source: source.id,
@@ -88,7 +97,7 @@ export function compileSource(source: ProfileSource): SourceParser {
           });
         }
       }
-      return { items: items.map(withoutUndefined), problems };
+      return { items: items.map((item) => fitToWire(withoutUndefined(item))), problems };
     },
   };
 }
@@ -162,4 +171,26 @@ function withoutUndefined(item: NewItem): NewItem {
   if (out.unit === undefined) delete out.unit;
   if (out.attrs === undefined) delete out.attrs;
   return out;
+}
+
+function fitToWire(item: NewItem): NewItem {
+  if (typeof item.value === 'string') item.value = cut(item.value, MAX_VALUE_CHARS);
+  if (item.unit !== undefined) item.unit = cut(item.unit, MAX_UNIT_CHARS);
+  if (item.attrs) {
+    // A copy: items of one entry share their attrs object.
+    item.attrs = Object.fromEntries(
+      Object.entries(item.attrs).map(([k, v]) => [
+        k,
+        typeof v === 'string' ? cut(v, MAX_VALUE_CHARS) : v,
+      ]),
+    );
+  }
+  return item;
+}
+
+/** The first `max` UTF-16 units, never half a surrogate pair. */
+function cut(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const code = text.charCodeAt(max - 1);
+  return text.slice(0, code >= 0xd800 && code <= 0xdbff ? max - 1 : max);
 }

@@ -2,8 +2,10 @@
 // the instrument PC, whatever the log line says.
 
 // A Windows drive or UNC path runs until a quote, a `: ` / `, ` pause, or the end of the text.
+// `(?<!\s)`: a run of blanks is tried for a following `(` once, at its start, not again at
+// every blank in it (quadratic on a long run).
 const WINDOWS_PATH =
-  /(?:\b[A-Za-z]:\\|\\\\[^\\\s]+\\)(?:[^"'<>|:\r\n]|:(?!\s|$))*?(?=["'<>|\r\n]|[:,;]\s|[:,;]?$|\s+\(|$)/g;
+  /(?:\b[A-Za-z]:\\|\\\\[^\\\s]+\\)(?:[^"'<>|:\r\n]|:(?!\s|$))*?(?=["'<>|\r\n]|[:,;]\s|[:,;]?$|(?<!\s)\s+\(|$)/g;
 const POSIX_HOME = /(?:\/home|\/Users)\/[^\s"'<>|]+/g;
 const USER_ATTR = /\b(?:user(?:name)?|login|account)\s*[=:]\s*("[^"]*"|'[^']*'|\S+)/gi;
 

@@ -17,6 +17,8 @@ export function parseTimestamp(text: string, order: DateOrder, zone: Zone): numb
   if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
     return NaN;
   }
+  // The end of 9999 turns into year 10000 under an offset: no ISO 8601 instant the wire takes.
+  if (year > 9998) return NaN;
   const offset = m[8];
   if (offset) {
     const utc = Date.UTC(year, month - 1, day, hour, minute, second, ms);

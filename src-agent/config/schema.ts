@@ -61,18 +61,43 @@ export const configSchema = z
       })
       .strict()
       .default({ maxItems: 2_000_000, maxMB: 512 }),
+    /**
+     * The proxy to reach the server through: a `url`, or the system's answer for the server
+     * URL (`pac`, e.g. "PROXY proxy:8080; DIRECT", as the tray app gets it from Electron).
+     * Without it, HTTPS_PROXY / NO_PROXY apply. The password comes from the secrets.
+     */
     proxy: z
       .object({
-        url: z.string().url(),
-        auth: z.enum(['none', 'basic', 'digest', 'ntlm']).default('none'),
-        username: z.string().optional(),
-        domain: z.string().optional(),
+        url: z
+          .string()
+          .url()
+          .refine((u) => /^https?:\/\//i.test(u), {
+            message: 'must be an http:// or https:// proxy URL',
+          })
+          .optional(),
+        pac: z.string().max(4096).optional(),
+        auth: z.enum(['none', 'basic', 'digest', 'ntlm', 'auto']).default('none'),
+        username: z.string().min(1).max(256).optional(),
+        domain: z.string().min(1).max(256).optional(),
       })
       .strict()
-      .optional()
-      .refine((p) => p === undefined, {
-        message: 'connecting through a proxy is not supported by this version yet',
-      }),
+      .refine((p) => (p.url === undefined) !== (p.pac === undefined), {
+        message: 'give exactly one of "url" and "pac"',
+      })
+      .refine((p) => p.auth === 'none' || p.auth === 'auto' || p.username !== undefined, {
+        message: 'a user name is needed for this authentication scheme',
+        path: ['username'],
+      })
+      .optional(),
+    tls: z
+      .object({
+        /** Base64 SHA-256 of the server's SubjectPublicKeyInfo; the connection needs one to match. */
+        pins: z
+          .array(z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'a base64 SHA-256 (44 characters)'))
+          .max(8),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -1,6 +1,8 @@
 // The agent's side of protocol v1: dial out, hello/welcome, a window of items frames,
 // cumulative acks, heartbeats, and reconnecting by the rules of protocol.md.
 import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
 import WebSocket from 'ws';
 import type { Logger } from '../log.ts';
 import type { Outbox } from '../outbox/outbox.ts';
@@ -19,14 +21,21 @@ import {
   type ServerFrame,
 } from './codec.ts';
 import { Backoff } from './backoff.ts';
-import { classifyConnectError } from './tls.ts';
+import { classifyConnectError, tlsConnectOptions } from './tls.ts';
+import { openTunnel } from './proxy/tunnel.ts';
+import type { Route } from './proxy/routes.ts';
 
 export interface SessionOptions {
   url: string;
   token: string | null;
   device: Hello['device'];
   agentVersion: string;
+  /** Trust anchors (OS store plus the configured CA file). */
   ca: string[];
+  /** Base64 SHA-256 pins of the server's public key; empty for none. */
+  pins?: string[];
+  /** Ways out, tried in order; direct when not given. */
+  routes?: Route[];
   outbox: Outbox;
   log: Logger;
   handleRequest: (request: RequestFrame) => Promise<Omit<ResponseFrame, 'type' | 'id'>>;
@@ -54,6 +63,8 @@ const HANDSHAKE_TIMEOUT_MS = 15_000;
 
 export class Session extends EventEmitter<SessionEvents> {
   state: ConnectionState = 'stopped';
+  /** How the current or last connection reached the server. */
+  via: string | null = null;
   lastError: CodedError | null = null;
   sessionId: string | null = null;
   readonly counters: SessionCounters = { sent: 0, acked: 0, lastAckAt: null };
@@ -62,6 +73,8 @@ export class Session extends EventEmitter<SessionEvents> {
   private retryTimer: NodeJS.Timeout | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
   private readonly backoff: Backoff;
+  /** Numbers connection attempts, so a slow dial that lost the race is dropped. */
+  private attempts = 0;
   private stopping = false;
   /** Highest seq sent on this connection; the next frame starts after it. */
   private cursor = 0;
@@ -138,19 +151,72 @@ export class Session extends EventEmitter<SessionEvents> {
     }
     this.setState('connecting', this.lastError);
     this.dropReason = null;
+    const attempt = ++this.attempts;
+    this.dial().then(
+      (tunnel) => {
+        if (this.stopping || attempt !== this.attempts) {
+          tunnel?.destroy();
+          return;
+        }
+        this.open(tunnel);
+      },
+      (err: Error & { code?: string }) => {
+        if (this.stopping || attempt !== this.attempts) return;
+        const error = { code: err.code ?? 'connection_failed', message: err.message };
+        this.options.log.warn({ code: error.code }, `connection failed: ${err.message}`);
+        this.retry('offline', this.backoff.next(), error);
+      },
+    );
+  }
+
+  /** A tunnel through the first proxy route that opens one, or null to connect directly. */
+  private async dial(): Promise<Duplex | null> {
+    const url = new URL(this.options.url);
+    const target = {
+      host: hostOf(url),
+      port: Number(url.port || (url.protocol === 'wss:' ? 443 : 80)),
+    };
+    let failure: Error | null = null;
+    for (const route of this.options.routes ?? [{ kind: 'direct' }]) {
+      if (route.kind === 'direct') {
+        this.via = 'direct';
+        return null;
+      }
+      try {
+        const tunnel = await openTunnel(route.endpoint, target, { ca: this.options.ca });
+        this.via = `proxy ${route.endpoint.url.host} (${tunnel.scheme})`;
+        return tunnel.socket;
+      } catch (err) {
+        failure = err as Error;
+        this.options.log.warn(`proxy ${route.endpoint.url.host}: ${failure.message}`);
+      }
+    }
+    throw failure ?? new Error('no route to the server');
+  }
+
+  private open(tunnel: Duplex | null): void {
+    const url = new URL(this.options.url);
+    const secure = url.protocol === 'wss:';
+    const tlsOptions = tlsConnectOptions(
+      { ca: this.options.ca, pins: this.options.pins ?? [] },
+      hostOf(url),
+    );
     const ws = new WebSocket(this.options.url, SUBPROTOCOL, {
       headers: {
         Authorization: `Bearer ${this.options.token}`,
         'User-Agent': `ScopeLink-Agent/${this.options.agentVersion}`,
       },
-      ca: this.options.ca,
-      minVersion: 'TLSv1.2',
+      ...tlsOptions,
       perMessageDeflate: true,
       // Room above the protocol's limit, so an oversized frame is closed with the protocol's
       // own code (4000, in onMessage) rather than ws's 1009.
       maxPayload: 4 * DEFAULT_MAX_FRAME_BYTES,
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
-    });
+      // Through a proxy, TLS runs end to end inside the CONNECT tunnel.
+      ...(tunnel && {
+        createConnection: () => (secure ? tls.connect({ ...tlsOptions, socket: tunnel }) : tunnel),
+      }),
+    } as WebSocket.ClientOptions);
     this.ws = ws;
     let refusal: { status: number } | null = null;
 
@@ -346,7 +412,6 @@ export class Session extends EventEmitter<SessionEvents> {
     }
   }
 
-
   private lastPong = 0;
 
   private startHeartbeat(ws: WebSocket, intervalMs: number): void {
@@ -390,3 +455,6 @@ function fitFrame(items: string[], maxBytes: number): { text: string; count: num
   }
   return { text: `${open}${items.slice(0, count).join(',')}]}`, count };
 }
+
+/** The URL's host without IPv6 brackets. */
+const hostOf = (url: URL) => url.hostname.replace(/^\[|\]$/g, '');

@@ -24,6 +24,7 @@ const snapshot: StatusSnapshot = {
     since: '2025-03-01T08:00:01.000Z',
     lastError: null,
     session: 's-1',
+    via: 'direct',
   },
   outbox: {
     stream: 'st-1',

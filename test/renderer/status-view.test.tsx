@@ -22,6 +22,7 @@ function snapshot(changes: {
       since: '2025-03-01T08:00:01.000Z',
       lastError: null,
       session: 's-1',
+      via: 'direct',
     },
     outbox: {
       stream: 'st-1',

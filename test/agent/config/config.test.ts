@@ -43,6 +43,26 @@ describe('config', () => {
     );
   });
 
+  it('checks the proxy settings', () => {
+    const proxy = (p: object) => errorOf({ ...valid, proxy: p });
+    expect(proxy({ url: 'http://p:3128', auth: 'basic' })).toMatch(/^proxy\.username: /);
+    expect(proxy({ url: 'http://p:3128', pac: 'DIRECT' })).toMatch(
+      /exactly one of "url" and "pac"/,
+    );
+    expect(proxy({ url: 'socks5://p:1080' })).toMatch(/^proxy\.url: /);
+    expect(proxy({ url: 'http://p:3128', auth: 'kerberos' })).toMatch(/^proxy\.auth: /);
+    expect(proxy({ url: 'http://p:3128', password: 'x' })).toContain('proxy.password: unknown key');
+    const ok = parseConfig(
+      { ...valid, proxy: { url: 'http://p:3128', auth: 'ntlm', username: 'u', domain: 'LAB' } },
+      '/b',
+    );
+    expect(ok.proxy).toEqual({ url: 'http://p:3128', auth: 'ntlm', username: 'u', domain: 'LAB' });
+  });
+
+  it('checks public key pins', () => {
+    expect(errorOf({ ...valid, tls: { pins: ['abc'] } })).toMatch(/^tls\.pins\.0: /);
+  });
+
   it('names a missing key', () => {
     const { dataDir: _, ...noDataDir } = valid;
     expect(errorOf(noDataDir)).toMatch(/^dataDir: /);
