@@ -3,7 +3,9 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfigFile } from './config/load.ts';
+import { diagnose, formatDiagnostics } from './diagnose.ts';
 import { Engine, InsecureUrlError } from './engine.ts';
+import { EnvSecrets } from './secrets/secrets.ts';
 import { createLogger } from './log.ts';
 import { Outbox } from './outbox/outbox.ts';
 import { ProfileError } from './profiles/load.ts';
@@ -14,6 +16,7 @@ import { AGENT_VERSION } from './version.ts';
 const USAGE = `usage:
   scopelink-agent run --config FILE [--insecure-dev]
   scopelink-agent status --config FILE
+  scopelink-agent diagnose --config FILE [--json]
   scopelink-agent --version`;
 
 /** Exit codes: 0 clean stop, 1 runtime failure, 2 bad invocation or configuration. */
@@ -26,6 +29,7 @@ async function main(argv: string[]): Promise<number> {
       options: {
         config: { type: 'string', short: 'c' },
         'insecure-dev': { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
         version: { type: 'boolean', short: 'v', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -44,7 +48,7 @@ async function main(argv: string[]): Promise<number> {
     (values.help ? console.log : console.error)(USAGE);
     return values.help ? 0 : 2;
   }
-  if (command !== 'run' && command !== 'status') {
+  if (command !== 'run' && command !== 'status' && command !== 'diagnose') {
     console.error(`unknown command "${command}"\n${USAGE}`);
     return 2;
   }
@@ -52,6 +56,7 @@ async function main(argv: string[]): Promise<number> {
     console.error(`--config FILE is required\n${USAGE}`);
     return 2;
   }
+  if (command === 'diagnose') return runDiagnostics(values.config, values.json);
   return command === 'run' ? run(values.config, values['insecure-dev']) : status(values.config);
 }
 
@@ -95,6 +100,19 @@ function reportStartFailure(err: unknown): number {
   }
   console.error(`scopelink-agent: cannot start: ${message}`);
   return 1;
+}
+
+/** Exit 0 when every step succeeded, 1 when one failed. */
+async function runDiagnostics(configFile: string, json: boolean): Promise<number> {
+  let config;
+  try {
+    config = await loadConfigFile(configFile);
+  } catch (err) {
+    return reportStartFailure(err);
+  }
+  const steps = await diagnose(config, new EnvSecrets());
+  console.log(json ? JSON.stringify(steps) : formatDiagnostics(steps));
+  return steps.every((s) => s.ok) ? 0 : 1;
 }
 
 async function status(configFile: string): Promise<number> {
