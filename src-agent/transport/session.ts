@@ -81,6 +81,7 @@ export class Session extends EventEmitter<SessionEvents> {
   /** Last seq of each items frame awaiting its ack, in send order. */
   private inFlight: number[] = [];
   private pumping = false;
+  private pumpAgain = false;
   /** Why the agent itself dropped the current link, if it did: reported instead of the close. */
   private dropReason: CodedError | null = null;
   private maxBatchItems = 500;
@@ -381,8 +382,13 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** Sends stored items in seq order while the window has room. */
   private async pump(): Promise<void> {
-    if (this.pumping) return;
+    if (this.pumping) {
+      // Items may have arrived after the running pump's last read came back empty.
+      this.pumpAgain = true;
+      return;
+    }
     this.pumping = true;
+    this.pumpAgain = false;
     // A read started for one connection must not be sent on the next: that one's welcome
     // may have moved the cursor back, and sending from the old cursor would skip items.
     const ws = this.ws;
@@ -408,7 +414,7 @@ export class Session extends EventEmitter<SessionEvents> {
       }
     } finally {
       this.pumping = false;
-      if (this.ws !== ws) this.pumpSoon();
+      if (this.ws !== ws || this.pumpAgain) this.pumpSoon();
     }
   }
 

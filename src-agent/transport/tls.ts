@@ -87,6 +87,14 @@ const NET_CODES: Record<string, string> = {
 export function classifyConnectError(err: NodeJS.ErrnoException): { code: string; tls: boolean } {
   const raw = err.code ?? '';
   if (TLS_CODES[raw]) return { code: TLS_CODES[raw], tls: true };
+  // A version refusal arrives as an alert (EPROTO when it interrupts a write).
+  if (
+    /PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|WRONG_VERSION_NUMBER/.test(raw) ||
+    /protocol version|unsupported protocol/i.test(err.message)
+  ) {
+    return { code: 'tls_version', tls: true };
+  }
+  if (raw === 'EPROTO') return { code: 'tls_failed', tls: true };
   if (raw.startsWith('ERR_SSL') || raw.startsWith('ERR_TLS'))
     return { code: 'tls_failed', tls: true };
   return { code: NET_CODES[raw] ?? 'connection_failed', tls: false };
