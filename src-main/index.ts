@@ -1,12 +1,13 @@
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { app, dialog, Menu, nativeImage, Tray } from 'electron';
+import { app, dialog, Menu, nativeImage, session, Tray } from 'electron';
 import type { BrowserWindow, NativeImage } from 'electron';
 import { loadConfigFile } from '../src-agent/config/load.ts';
 import { Engine } from '../src-agent/engine.ts';
 import type { ConnectionState, StatusSnapshot } from './ipc-contract.ts';
 import { handle, send } from './ipc.ts';
 import { createMainWindow, hardenSession } from './window.ts';
+import { withSystemProxy } from './system-proxy.ts';
 import type { AppPage } from './window.ts';
 
 const TRAY_STATES: Record<ConnectionState, string> = {
@@ -56,7 +57,7 @@ async function main(): Promise<void> {
   const configPath = process.env.SCOPELINK_CONFIG ?? join(app.getPath('userData'), 'config.json');
   let engine: Engine;
   try {
-    const config = await loadConfigFile(configPath);
+    const config = await withSystemProxy(await loadConfigFile(configPath), session.defaultSession);
     engine = new Engine({ ...config, profilesDir: config.profilesDir ?? shippedProfiles });
   } catch (error) {
     dialog.showErrorBox('ScopeLink cannot start', `${configPath}\n\n${messageOf(error)}`);

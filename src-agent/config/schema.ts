@@ -76,13 +76,15 @@ export const configSchema = z
           })
           .optional(),
         pac: z.string().max(4096).optional(),
+        /** Use the system's proxy settings: the tray app resolves them into `pac`; headless, HTTPS_PROXY applies. */
+        system: z.literal(true).optional(),
         auth: z.enum(['none', 'basic', 'digest', 'ntlm', 'auto']).default('none'),
         username: z.string().min(1).max(256).optional(),
         domain: z.string().min(1).max(256).optional(),
       })
       .strict()
-      .refine((p) => (p.url === undefined) !== (p.pac === undefined), {
-        message: 'give exactly one of "url" and "pac"',
+      .refine((p) => [p.url, p.pac, p.system].filter((v) => v !== undefined).length === 1, {
+        message: 'give exactly one of "url", "pac" and "system"',
       })
       .refine((p) => p.auth === 'none' || p.auth === 'auto' || p.username !== undefined, {
         message: 'a user name is needed for this authentication scheme',

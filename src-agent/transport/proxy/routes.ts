@@ -9,6 +9,8 @@ export interface ProxyConfig {
   url?: string;
   /** A PAC answer such as `PROXY proxy1:8080; PROXY proxy2:8080; DIRECT`. */
   pac?: string;
+  /** The system's settings; where no host resolved them into `pac`, the environment's. */
+  system?: true;
   auth: ProxyAuth;
   username?: string;
   domain?: string;

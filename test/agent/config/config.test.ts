@@ -47,7 +47,7 @@ describe('config', () => {
     const proxy = (p: object) => errorOf({ ...valid, proxy: p });
     expect(proxy({ url: 'http://p:3128', auth: 'basic' })).toMatch(/^proxy\.username: /);
     expect(proxy({ url: 'http://p:3128', pac: 'DIRECT' })).toMatch(
-      /exactly one of "url" and "pac"/,
+      /exactly one of "url", "pac" and "system"/,
     );
     expect(proxy({ url: 'socks5://p:1080' })).toMatch(/^proxy\.url: /);
     expect(proxy({ url: 'http://p:3128', auth: 'kerberos' })).toMatch(/^proxy\.auth: /);
