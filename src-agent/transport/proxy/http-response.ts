@@ -67,6 +67,12 @@ export function readResponse(
     const onData = (chunk: Buffer) => {
       buffered = Buffer.concat([buffered, chunk]);
       if (!head) {
+        // Not the start of a status line: no reason to wait for a blank line that an SMTP or SSH
+        // server, say, never sends (that would end as a timeout, blamed on the network).
+        if (!'HTTP/'.startsWith(buffered.subarray(0, 5).toString('latin1'))) {
+          finish(notHttp(buffered.toString('latin1').split('\r\n', 1)[0]!));
+          return;
+        }
         const end = buffered.indexOf('\r\n\r\n');
         if (end < 0) {
           if (buffered.length > MAX_HEAD_BYTES) {
@@ -88,7 +94,10 @@ export function readResponse(
         }
         buffered = buffered.subarray(end + 4);
         const length = Number(header(head, 'content-length')[0] ?? 0);
-        bodyLeft = skipBody && Number.isFinite(length) && length > 0 ? length : 0;
+        // A 2xx answer to CONNECT has no body whatever it announces (RFC 9110, 9.3.6):
+        // what follows belongs to the tunnel.
+        const success = head.status >= 200 && head.status < 300;
+        bodyLeft = skipBody && !success && Number.isFinite(length) && length > 0 ? length : 0;
         if (bodyLeft > MAX_BODY_BYTES) {
           finish(
             new ProxyError(
@@ -115,13 +124,7 @@ export function readResponse(
 function parseHead(text: string): ProxyResponse {
   const [statusLine = '', ...lines] = text.split('\r\n');
   const m = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(statusLine);
-  if (!m) {
-    throw new ProxyError(
-      'proxy_bad_response',
-      `the proxy answered something that is not HTTP: "${statusLine.slice(0, 60)}"`,
-      HINT_PROXY,
-    );
-  }
+  if (!m) throw notHttp(statusLine);
   const headers: [string, string][] = [];
   for (const line of lines) {
     const colon = line.indexOf(':');
@@ -134,6 +137,15 @@ function parseHead(text: string): ProxyResponse {
     headers.push([line.slice(0, colon).trim(), line.slice(colon + 1).trim()]);
   }
   return { status: Number(m[1]), reason: m[2] ?? '', headers };
+}
+
+function notHttp(statusLine: string): ProxyError {
+  return new ProxyError(
+    'proxy_bad_response',
+    // Control bytes (a TLS alert, say) would garble the status line an administrator reads.
+    `the proxy answered something that is not HTTP: "${statusLine.slice(0, 60).replace(/[^\x20-\x7e]/g, '?')}"`,
+    HINT_PROXY,
+  );
 }
 
 export const HINT_REACH =

@@ -6,9 +6,11 @@ import md4 from 'js-md4';
 
 const SIGNATURE = Buffer.from('NTLMSSP\0', 'latin1');
 
+const NEGOTIATE_UNICODE = 0x00000001;
+const NEGOTIATE_OEM = 0x00000002;
 const FLAGS =
-  0x00000001 | // NEGOTIATE_UNICODE
-  0x00000002 | // NEGOTIATE_OEM
+  NEGOTIATE_UNICODE |
+  NEGOTIATE_OEM |
   0x00000004 | // REQUEST_TARGET
   0x00000200 | // NEGOTIATE_NTLM
   0x00008000 | // NEGOTIATE_ALWAYS_SIGN
@@ -45,8 +47,14 @@ export function parseChallenge(base64: string): NtlmChallenge {
   }
   const flags = msg.readUInt32LE(20);
   const unicode = (flags & 0x1) !== 0;
+  // Both fields are taken as absent when out of bounds. TargetName is informational (NTLMv2
+  // takes the domain from the credentials) and Squid's ntlm_fake_auth fills its offset with
+  // garbage; older 40-byte challenges put their payload where TargetInfoFields would be, even when
+  // they echo NEGOTIATE_TARGET_INFO. A real server that needs TargetInfo then rejects the answer,
+  // which reads as a credentials problem rather than a parse error.
   const targetName = readBuffer(msg, 12);
-  const targetInfo = msg.length >= 48 ? readBuffer(msg, 40) : Buffer.alloc(0);
+  const targetInfo =
+    (flags & 0x00800000) !== 0 && msg.length >= 48 ? readBuffer(msg, 40) : Buffer.alloc(0);
   return {
     flags,
     serverChallenge: Buffer.from(msg.subarray(24, 32)),
@@ -55,10 +63,11 @@ export function parseChallenge(base64: string): NtlmChallenge {
   };
 }
 
+/** A payload field, or nothing when its offset and length point outside the message. */
 function readBuffer(msg: Buffer, at: number): Buffer {
   const length = msg.readUInt16LE(at);
   const offset = msg.readUInt32LE(at + 4);
-  if (offset + length > msg.length) throw new NtlmError('NTLM message field out of bounds');
+  if (offset + length > msg.length) return Buffer.alloc(0);
   return Buffer.from(msg.subarray(offset, offset + length));
 }
 
@@ -117,7 +126,9 @@ export function authenticateMessage(
     header.writeUInt32LE(offset, at + 4);
     offset += field.length;
   });
-  header.writeUInt32LE((challenge.flags & FLAGS) >>> 0, 60);
+  // The strings above are UTF-16LE whatever the challenge offered: say so, and only so. A server
+  // that sees OEM set (Squid's NTLM helpers test it first) would read "LAB" as "L".
+  header.writeUInt32LE(((challenge.flags & FLAGS & ~NEGOTIATE_OEM) | NEGOTIATE_UNICODE) >>> 0, 60);
   return Buffer.concat([header, ...fields]).toString('base64');
 }
 
