@@ -31,6 +31,8 @@ import {
   ROOT,
   startAgent,
   writeAgentConfig,
+  type AgentLaunch,
+  type AgentProcess,
 } from './ingest/agent.ts';
 import {
   emLine,
@@ -38,12 +40,14 @@ import {
   generateZenLog,
   type GeneratedLog,
 } from './ingest/generate.ts';
-import { summariseProfile, type HotFunction } from './ingest/profile.ts';
+import { readSourceMaps, summariseProfile, type HotFunction } from './ingest/profile.ts';
 
 const MB = 1e6;
 const READ_CHUNK = 4 * 1024 * 1024;
 const POLL_MS = 250;
 const LATENCY_POLL_MS = 5;
+/** Shorter spans are too coarse for the 250 ms polls to give a rate. */
+const MIN_STEADY_MS = 2000;
 /** An agent that moves neither cursor nor seq for this long is stuck, not slow. */
 const STALL_MS = 60_000;
 
@@ -69,9 +73,13 @@ interface IngestFigures {
   firstItemSec: number | null;
   items: number;
   itemsPerSec: number;
+  /** From the first committed item on: throughput without the start-up. */
+  steadyItemsPerSec: number | null;
   mbPerSec: number;
   peakRssMb: number | null;
   cpuSec: number | null;
+  /** Items per second of the agent's own CPU time: what a busy machine does not skew. */
+  itemsPerCpuSec: number | null;
   exitCode: number | null;
 }
 
@@ -146,6 +154,7 @@ function parseOptions(args: string[]): Options {
 const progress = (message: string) => console.error(`[bench ingest] ${message}`);
 
 async function runBench(options: Options, tmp: string): Promise<number> {
+  const loadAtStart = os.loadavg()[0]!;
   const emFolder = path.join(tmp, 'em', 'SmartSEM', 'Log');
   const zenFolder = path.join(tmp, 'lm', 'Logging');
   await mkdir(emFolder, { recursive: true });
@@ -163,47 +172,48 @@ async function runBench(options: Options, tmp: string): Promise<number> {
   const emBase = await baseline(em.file);
   const zenBase = await baseline(zen.file);
 
-  progress('agent ingest: EM Server.log');
-  const emIngest = await attempt(() =>
-    measureIngest({
-      dir: path.join(tmp, 'run-em'),
-      kind: 'em',
-      sources: { 'em-server': emFolder, 'smartsem-logs': null },
-      log: em,
-    }),
-  );
-
   const zenPlan = await zenSources(zenFolder);
-  let zenIngest: Outcome<IngestFigures>;
-  if (typeof zenPlan === 'string') {
-    zenIngest = { skipped: zenPlan };
-    progress(`agent ingest: ZEN.log.xml skipped: ${zenPlan}`);
-  } else {
-    progress('agent ingest: ZEN.log.xml');
-    zenIngest = await attempt(() =>
-      measureIngest({ dir: path.join(tmp, 'run-zen'), kind: 'lm', sources: zenPlan, log: zen }),
-    );
-  }
+  const plans: Record<LogKey, IngestPlan | string> = {
+    em: { kind: 'em', sources: { 'em-server': emFolder, 'smartsem-logs': null }, log: em },
+    zen: typeof zenPlan === 'string' ? zenPlan : { kind: 'lm', sources: zenPlan, log: zen },
+  };
+  const ingest = async (key: LogKey): Promise<Outcome<IngestFigures>> => {
+    const plan = plans[key];
+    if (typeof plan === 'string') {
+      progress(`agent ingest: ${LOG_NAMES[key]} skipped: ${plan}`);
+      return { skipped: plan };
+    }
+    progress(`agent ingest: ${LOG_NAMES[key]}`);
+    return attempt(() => measureIngest({ ...plan, dir: path.join(tmp, `run-${key}`) }));
+  };
+  const emIngest = await ingest('em');
+  const zenIngest = await ingest('zen');
 
   progress(`latency: ${options.latencyRate} lines/s for ${options.latencySec} s`);
   const latency = await attempt(() =>
     measureLatency(path.join(tmp, 'latency'), options.latencySec, options.latencyRate),
   );
 
-  let hot: Outcome<HotFunction[]> = { skipped: 'run with --cpu-prof' };
+  let cpuProfile: Record<LogKey, Outcome<HotFunction[]>> | undefined;
   if (options.cpuProf) {
-    progress('profiling the agent on EM Server.log (a separate run; its figures are not used)');
-    const profileDir = path.join(tmp, 'cpu-prof');
-    hot = await attempt(async () => {
-      await measureIngest({
-        dir: path.join(tmp, 'run-em-prof'),
-        kind: 'em',
-        sources: { 'em-server': emFolder, 'smartsem-logs': null },
-        log: em,
-        cpuProfDir: profileDir,
+    progress('profiling: collecting the source maps of the agent');
+    const maps = await attempt(() => harvestSourceMaps(path.join(tmp, 'source-maps')));
+    const profile = async (key: LogKey): Promise<Outcome<HotFunction[]>> => {
+      const plan = plans[key];
+      if (typeof plan === 'string') return { skipped: plan };
+      progress(`profiling the agent on ${LOG_NAMES[key]} (a separate run; figures not used)`);
+      const dir = path.join(tmp, `profile-${key}`);
+      const profileDir = path.join(dir, 'cpu');
+      return attempt(async () => {
+        await measureIngest({
+          ...plan,
+          dir,
+          launch: { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profileDir] },
+        });
+        return summariseProfile(profileDir, 'ok' in maps ? maps.ok : new Map(), ROOT, 20);
       });
-      return summariseProfile(profileDir, ROOT, 20);
-    });
+    };
+    cpuProfile = { em: await profile('em'), zen: await profile('zen') };
   }
 
   const results = {
@@ -211,6 +221,8 @@ async function runBench(options: Options, tmp: string): Promise<number> {
     date: new Date().toISOString(),
     node: process.version,
     cpus: os.cpus().length,
+    // Other work on the machine skews every figure here; this shows whether there was any.
+    loadAverage: { start: round(loadAtStart, 2), end: round(os.loadavg()[0]!, 2) },
     files: {
       em: { ...describeLog(em), generateSec: round(emGenSec, 2) },
       zen: { ...describeLog(zen), generateSec: round(zenGenSec, 2) },
@@ -218,12 +230,13 @@ async function runBench(options: Options, tmp: string): Promise<number> {
     baseline: { em: emBase, zen: zenBase },
     ingest: { em: emIngest, zen: zenIngest },
     latency,
-    targets: targetChecks(emIngest, zenIngest, latency),
-    ...(options.cpuProf ? { cpuProfile: hot } : {}),
+    targets: targetChecks({ em: emIngest, zen: zenIngest }, latency),
+    ...(cpuProfile ? { cpuProfile } : {}),
   };
-  printReport(results, em, zen);
+  printReport(results);
   console.log(JSON.stringify(results));
-  const failed = [emIngest, zenIngest, latency, hot].some((o) => 'error' in o);
+  const outcomes = [emIngest, zenIngest, latency, ...Object.values(cpuProfile ?? {})];
+  const failed = outcomes.some((o) => 'error' in o);
   return failed ? 1 : 0;
 }
 
@@ -247,7 +260,7 @@ function describeLog(log: GeneratedLog) {
   };
 }
 
-/** The floor under any tail-and-parse: 4 MiB reads alone, then with a scan for line feeds. */
+/** The ceiling for any tail-and-parse: 4 MiB reads alone, then with a scan for line feeds. */
 async function baseline(file: string): Promise<Baseline> {
   const buffer = Buffer.alloc(READ_CHUNK);
   const pass = async (split: boolean) => {
@@ -269,8 +282,13 @@ async function baseline(file: string): Promise<Baseline> {
     }
     return { mbps: bytes / MB / ((performance.now() - started) / 1000), lines };
   };
-  const read = await pass(false);
-  const split = await pass(true);
+  // Best of two: the first pass also pays for warming up the JIT.
+  const best = async (split: boolean) => {
+    const [a, b] = [await pass(split), await pass(split)];
+    return a.mbps > b.mbps ? a : b;
+  };
+  const read = await best(false);
+  const split = await best(true);
   return { readMBps: round(read.mbps, 0), splitMBps: round(split.mbps, 0), lines: split.lines };
 }
 
@@ -283,12 +301,15 @@ async function zenSources(folder: string): Promise<Record<string, string | null>
   return Object.fromEntries(ids.map((id) => [id, id === 'zen' ? folder : null]));
 }
 
-interface IngestRun {
-  dir: string;
+interface IngestPlan {
   kind: 'em' | 'lm';
   sources: Record<string, string | null>;
   log: GeneratedLog;
-  cpuProfDir?: string;
+}
+
+interface IngestRun extends IngestPlan {
+  dir: string;
+  launch?: AgentLaunch;
 }
 
 /**
@@ -300,7 +321,7 @@ async function measureIngest(run: IngestRun): Promise<IngestFigures> {
   const config = await writeAgentConfig({ dir: run.dir, kind: run.kind, sources: run.sources });
   const dbFile = path.join(run.dir, 'data', 'outbox.db');
   const started = performance.now();
-  const agent = startAgent(config, run.cpuProfDir);
+  const agent = startAgent(config, run.launch);
   let reader: OutboxReader | null = null;
   try {
     let committedAt: number | null = null;
@@ -338,20 +359,20 @@ async function measureIngest(run: IngestRun): Promise<IngestFigures> {
     const count = await reader!.get<{ n: number }>('SELECT count(*) AS n FROM items');
     await reader!.close();
     reader = null;
-    const exitCode = await agent.stop();
-    if (exitCode !== 0) {
-      throw new Error(`the agent exited with ${exitCode} on SIGTERM:\n${agent.stderrTail()}`);
-    }
+    const exitCode = await stopCleanly(agent);
     const wallSec = (doneAt - started) / 1000;
+    const steadyMs = firstItemAt === null ? 0 : doneAt - firstItemAt;
     const items = count?.n ?? 0;
     return {
       wallSec: round(wallSec, 2),
       firstItemSec: firstItemAt === null ? null : round((firstItemAt - started) / 1000, 2),
       items,
       itemsPerSec: Math.round(items / wallSec),
+      steadyItemsPerSec: steadyMs >= MIN_STEADY_MS ? Math.round(items / (steadyMs / 1000)) : null,
       mbPerSec: round(run.log.bytes / MB / wallSec, 1),
       peakRssMb: proc ? round(proc.peakRss / MB, 0) : null,
       cpuSec: proc ? round(proc.cpuSec, 1) : null,
+      itemsPerCpuSec: proc && proc.cpuSec > 0 ? Math.round(items / proc.cpuSec) : null,
       exitCode,
     };
   } finally {
@@ -382,12 +403,7 @@ async function measureLatency(dir: string, seconds: number, rate: number): Promi
   const agent = startAgent(config);
   let reader: OutboxReader | null = null;
   try {
-    const deadline = performance.now() + STALL_MS;
-    while (!existsSync(path.join(dir, 'data', 'status.json'))) {
-      if (agent.hasExited()) throw new Error(`the agent exited early:\n${agent.stderrTail()}`);
-      if (performance.now() > deadline) throw new Error('the agent did not start within 60 s');
-      await sleep(50);
-    }
+    await waitUntilStarted(agent, dir);
     // The status does not say when the file watcher is ready; give it a moment.
     await sleep(1000);
     reader = await OutboxReader.open(path.join(dir, 'data', 'outbox.db'));
@@ -444,10 +460,7 @@ async function measureLatency(dir: string, seconds: number, rate: number): Promi
       writing = false;
     }
     await poller;
-    const exitCode = await agent.stop();
-    if (exitCode !== 0) {
-      throw new Error(`the agent exited with ${exitCode} on SIGTERM:\n${agent.stderrTail()}`);
-    }
+    await stopCleanly(agent);
 
     // The last line waits for the settle time, not for its successor: left out.
     const latencies: number[] = [];
@@ -471,6 +484,47 @@ async function measureLatency(dir: string, seconds: number, rate: number): Promi
   }
 }
 
+/** Started: it has published a status and created its outbox. */
+async function waitUntilStarted(agent: AgentProcess, dir: string): Promise<void> {
+  const deadline = performance.now() + STALL_MS;
+  const files = ['status.json', 'outbox.db'].map((f) => path.join(dir, 'data', f));
+  while (!files.every((f) => existsSync(f))) {
+    if (agent.hasExited()) throw new Error(`the agent exited early:\n${agent.stderrTail()}`);
+    if (performance.now() > deadline) throw new Error('the agent did not start within 60 s');
+    await sleep(50);
+  }
+}
+
+async function stopCleanly(agent: AgentProcess): Promise<number> {
+  const code = await agent.stop();
+  if (code !== 0)
+    throw new Error(`the agent exited with ${code} on SIGTERM:\n${agent.stderrTail()}`);
+  return code;
+}
+
+/**
+ * The agent's modules' source maps, from a short run of its own with coverage on: coverage
+ * counters would skew the profiled runs.
+ */
+async function harvestSourceMaps(dir: string) {
+  const folder = path.join(dir, 'Log');
+  mkdirSync(folder, { recursive: true });
+  const config = await writeAgentConfig({
+    dir,
+    kind: 'em',
+    sources: { 'em-server': folder, 'smartsem-logs': null },
+  });
+  const coverage = path.join(dir, 'coverage');
+  const agent = startAgent(config, { env: { NODE_V8_COVERAGE: coverage } });
+  try {
+    await waitUntilStarted(agent, dir);
+    await stopCleanly(agent);
+  } finally {
+    await agent.stop();
+  }
+  return readSourceMaps(coverage);
+}
+
 /** Nearest rank. */
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -485,17 +539,15 @@ interface TargetCheck {
 }
 
 function targetChecks(
-  em: Outcome<IngestFigures>,
-  zen: Outcome<IngestFigures>,
+  ingest: Record<LogKey, Outcome<IngestFigures>>,
   latency: Outcome<LatencyFigures>,
 ): TargetCheck[] {
   const checks: TargetCheck[] = [];
   const check = (target: string, subject: string, value: number | null, met: boolean | null) =>
     checks.push({ target, subject, value, met });
-  for (const [subject, run] of [
-    ['EM Server.log', em],
-    ['ZEN.log.xml', zen],
-  ] as const) {
+  for (const key of LOG_KEYS) {
+    const run = ingest[key];
+    const subject = LOG_NAMES[key];
     const f = 'ok' in run ? run.ok : null;
     check(
       `items/s >= ${TARGETS.itemsPerSec}`,
@@ -520,62 +572,75 @@ function targetChecks(
   return checks;
 }
 
+type LogKey = 'em' | 'zen';
+const LOG_KEYS: readonly LogKey[] = ['em', 'zen'];
+const LOG_NAMES: Record<LogKey, string> = { em: 'EM Server.log', zen: 'ZEN.log.xml' };
+
 interface Results {
   node: string;
   cpus: number;
-  files: Record<'em' | 'zen', ReturnType<typeof describeLog> & { generateSec: number }>;
-  baseline: Record<'em' | 'zen', Baseline>;
-  ingest: Record<'em' | 'zen', Outcome<IngestFigures>>;
+  loadAverage: { start: number; end: number };
+  files: Record<LogKey, ReturnType<typeof describeLog> & { generateSec: number }>;
+  baseline: Record<LogKey, Baseline>;
+  ingest: Record<LogKey, Outcome<IngestFigures>>;
   latency: Outcome<LatencyFigures>;
   targets: TargetCheck[];
-  cpuProfile?: Outcome<HotFunction[]>;
+  cpuProfile?: Record<LogKey, Outcome<HotFunction[]>>;
 }
 
-function printReport(r: Results, em: GeneratedLog, zen: GeneratedLog): void {
+function printReport(r: Results): void {
   const out: string[] = [];
   const p = (line = '') => out.push(line);
+  const notOk = (o: { skipped: string } | { error: string }) =>
+    'skipped' in o ? `skipped: ${o.skipped}` : `FAILED: ${o.error}`;
   p(`ScopeLink ingest bench   node ${r.node}, ${r.cpus} CPUs, MB = 10^6 bytes`);
+  p(
+    `load average (1 min) ${fix(r.loadAverage.start, 2)} at the start, ` +
+      `${fix(r.loadAverage.end, 2)} at the end`,
+  );
   p();
   p('files (generated)');
-  for (const [key, name] of NAMES) {
+  for (const key of LOG_KEYS) {
     const f = r.files[key];
     const expected = f.expectedItems === null ? '' : `, ${int(f.expectedItems)} items expected`;
     p(
-      `  ${name.padEnd(14)} ${fix(f.bytes / MB, 1).padStart(7)} MB  ${int(f.lines)} lines, ` +
+      `  ${LOG_NAMES[key].padEnd(14)} ${fix(f.bytes / MB, 1).padStart(7)} MB  ${int(f.lines)} lines, ` +
         `${int(f.entries)} entries${expected}  (${fix(f.generateSec, 1)} s)`,
     );
   }
   p();
   p('baseline (same files, page cache, 4 MiB reads)');
-  for (const [key, name] of NAMES) {
+  for (const key of LOG_KEYS) {
     const b = r.baseline[key];
     p(
-      `  ${name.padEnd(14)} read ${int(b.readMBps).padStart(6)} MB/s   ` +
+      `  ${LOG_NAMES[key].padEnd(14)} read ${int(b.readMBps).padStart(6)} MB/s   ` +
         `read + split at LF ${int(b.splitMBps).padStart(6)} MB/s`,
     );
   }
   p();
   p('agent ingest (spawn to all committed)');
-  for (const [key, name, log] of [
-    ['em', 'EM Server.log', em],
-    ['zen', 'ZEN.log.xml', zen],
-  ] as const) {
+  for (const key of LOG_KEYS) {
     const o = r.ingest[key];
     if (!('ok' in o)) {
-      p(`  ${name.padEnd(14)} ${'skipped' in o ? `skipped: ${o.skipped}` : `FAILED: ${o.error}`}`);
+      p(`  ${LOG_NAMES[key].padEnd(14)} ${notOk(o)}`);
       continue;
     }
     const f = o.ok;
     const b = r.baseline[key];
+    const expected = r.files[key].expectedItems;
     const check =
-      log.expectedItems === null
+      expected === null
         ? ''
-        : f.items === log.expectedItems
+        : f.items === expected
           ? ' (as expected)'
-          : ` (MISMATCH: expected ${int(log.expectedItems)})`;
-    p(`  ${name.padEnd(14)} ${fix(f.wallSec, 2)} s, first item after ${fix(f.firstItemSec, 2)} s`);
+          : ` (MISMATCH: expected ${int(expected)})`;
+    p(`  ${LOG_NAMES[key].padEnd(14)} ${fix(f.wallSec, 2)} s`);
     p(`    items        ${int(f.items)}${check}`);
     p(`    throughput   ${int(f.itemsPerSec)} items/s, ${fix(f.mbPerSec, 1)} MB/s`);
+    p(
+      `    start-up     first item after ${fix(f.firstItemSec, 2)} s; ` +
+        `from then on ${f.steadyItemsPerSec === null ? 'n/a' : int(f.steadyItemsPerSec)} items/s`,
+    );
     p(
       `    vs baseline  ${pct(f.mbPerSec / b.splitMBps)} of read + split, ` +
         `${pct(f.mbPerSec / b.readMBps)} of read`,
@@ -584,6 +649,9 @@ function printReport(r: Results, em: GeneratedLog, zen: GeneratedLog): void {
       `    agent        peak RSS ${f.peakRssMb === null ? 'n/a' : `${int(f.peakRssMb)} MB`}, ` +
         `CPU ${f.cpuSec === null ? 'n/a' : `${fix(f.cpuSec, 1)} s`}, exit ${f.exitCode} on SIGTERM`,
     );
+    if (f.itemsPerCpuSec !== null) {
+      p(`    per CPU      ${int(f.itemsPerCpuSec)} items per second of the agent's CPU time`);
+    }
   }
   p();
   if ('ok' in r.latency) {
@@ -594,7 +662,7 @@ function printReport(r: Results, em: GeneratedLog, zen: GeneratedLog): void {
         `max ${fix(l.maxMs, 1)} ms   missing ${l.missing}`,
     );
   } else {
-    p(`latency  ${'skipped' in r.latency ? r.latency.skipped : `FAILED: ${r.latency.error}`}`);
+    p(`latency  ${notOk(r.latency)}`);
   }
   p();
   p('targets');
@@ -603,28 +671,20 @@ function printReport(r: Results, em: GeneratedLog, zen: GeneratedLog): void {
     const value = t.value === null ? '' : ` (${fix(t.value, 1)})`;
     p(`  ${t.target.padEnd(24)} ${t.subject.padEnd(14)} ${verdict}${value}`);
   }
-  if (r.cpuProfile) {
+  for (const key of r.cpuProfile ? LOG_KEYS : []) {
+    const o = r.cpuProfile![key];
     p();
-    if ('ok' in r.cpuProfile) {
-      p('agent CPU profile, EM run: top self time on the main thread');
-      for (const h of r.cpuProfile.ok) {
-        p(
-          `  ${fix(h.selfMs, 0).padStart(7)} ms ${pct(h.share).padStart(6)}  ${h.name}  ${h.where}`,
-        );
-      }
-    } else {
-      p(
-        `agent CPU profile  ${'skipped' in r.cpuProfile ? r.cpuProfile.skipped : `FAILED: ${r.cpuProfile.error}`}`,
-      );
+    if (!('ok' in o)) {
+      p(`agent CPU profile, ${LOG_NAMES[key]}: ${notOk(o)}`);
+      continue;
+    }
+    p(`agent CPU profile, ${LOG_NAMES[key]}: top self time on the main thread`);
+    for (const h of o.ok) {
+      p(`  ${fix(h.selfMs, 0).padStart(7)} ms ${pct(h.share).padStart(6)}  ${h.name}  ${h.where}`);
     }
   }
   console.log(out.join('\n'));
 }
-
-const NAMES = [
-  ['em', 'EM Server.log'],
-  ['zen', 'ZEN.log.xml'],
-] as const;
 
 const round = (n: number, digits: number) => Number(n.toFixed(digits));
 const int = (n: number) => Math.round(n).toLocaleString('en-US');

@@ -40,7 +40,11 @@ export async function writeAgentConfig({ dir, kind, sources }: AgentConfigInput)
         folder === null ? { enabled: false } : { folder },
       ]),
     ),
-    collect: { pollIntervalSec: 0.2 },
+    // A first start would otherwise read only the last 64 MiB of a large file back.
+    collect: { pollIntervalSec: 0.2, backfill: { maxAgeDays: 0, maxBytes: 0 } },
+    // The quota has no "no limit"; without a server nothing drains, and the default quota
+    // (2 million items) would drop part of a large ingest.
+    outbox: { maxItems: 1_000_000_000, maxMB: 1_000_000 },
   };
   await writeFile(file, JSON.stringify(config, null, 2));
   return file;
@@ -56,10 +60,15 @@ export interface AgentProcess {
   stop(): Promise<number | null>;
 }
 
-export function startAgent(configFile: string, cpuProfDir?: string): AgentProcess {
-  const nodeArgs = cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : [];
-  const child = spawn(process.execPath, [...nodeArgs, AGENT_BIN, 'run', '--config', configFile], {
-    env: { ...process.env, SCOPELINK_DEVICE_TOKEN: 'x' },
+export interface AgentLaunch {
+  nodeArgs?: string[];
+  env?: NodeJS.ProcessEnv;
+}
+
+export function startAgent(configFile: string, launch: AgentLaunch = {}): AgentProcess {
+  const args = [...(launch.nodeArgs ?? []), AGENT_BIN, 'run', '--config', configFile];
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, ...launch.env, SCOPELINK_DEVICE_TOKEN: 'x' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   running.add(child);

@@ -1,10 +1,16 @@
 // Reads a V8 .cpuprofile (node --cpu-prof) into the functions that took the most self
-// time: where the agent's main thread spends an ingest.
+// time: where the agent's main thread spends an ingest. tsx strips the whitespace of the
+// code it runs, so positions are mapped back to the sources through the source maps Node
+// keeps with a coverage report.
 import { readdir, readFile } from 'node:fs/promises';
+import { SourceMap, type SourceMapPayload } from 'node:module';
 import path from 'node:path';
 
 interface CpuProfile {
-  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+  nodes: {
+    id: number;
+    callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
+  }[];
   startTime: number;
   endTime: number;
   samples: number[];
@@ -13,14 +19,30 @@ interface CpuProfile {
 
 export interface HotFunction {
   name: string;
-  /** File (relative to the project) and 1-based line. */
+  /** Source file (relative to the project) and line, where known. */
   where: string;
   selfMs: number;
   share: number;
 }
 
+/** The source maps in the reports a process wrote under NODE_V8_COVERAGE, by module URL. */
+export async function readSourceMaps(coverageDir: string): Promise<Map<string, SourceMap>> {
+  const maps = new Map<string, SourceMap>();
+  for (const file of await readdir(coverageDir)) {
+    if (!file.endsWith('.json')) continue;
+    const report = JSON.parse(await readFile(path.join(coverageDir, file), 'utf8')) as {
+      'source-map-cache'?: Record<string, { data: SourceMapPayload | null }>;
+    };
+    for (const [url, entry] of Object.entries(report['source-map-cache'] ?? {})) {
+      if (entry.data) maps.set(url, new SourceMap(entry.data));
+    }
+  }
+  return maps;
+}
+
 export async function summariseProfile(
   dir: string,
+  maps: ReadonlyMap<string, SourceMap>,
   root: string,
   top: number,
 ): Promise<HotFunction[]> {
@@ -28,6 +50,10 @@ export async function summariseProfile(
   if (!file) throw new Error(`no .cpuprofile written to ${dir}`);
   const profile = JSON.parse(await readFile(path.join(dir, file), 'utf8')) as CpuProfile;
   const frames = new Map(profile.nodes.map((n) => [n.id, n.callFrame]));
+  const relative = (url: string) => {
+    const file = url.replace(/^file:\/\//, '');
+    return file.startsWith(root) ? path.relative(root, file) : file;
+  };
   const selfUs = new Map<string, { name: string; where: string; us: number }>();
   // A sample lasts until the next one; the last one until the profile ends.
   let at = profile.startTime;
@@ -35,18 +61,19 @@ export async function summariseProfile(
   let total = 0;
   profile.samples.forEach((id, i) => {
     const us = (stamps[i + 1] ?? profile.endTime) - stamps[i]!;
+    total += us;
     const frame = frames.get(id);
     if (!frame) return;
-    const url = frame.url.replace(/^file:\/\//, '');
-    const where = url
-      ? `${url.startsWith(root) ? path.relative(root, url) : url}:${frame.lineNumber + 1}`
-      : '';
+    const origin = maps.get(frame.url)?.findEntry(frame.lineNumber, frame.columnNumber);
+    const where =
+      origin && 'originalSource' in origin
+        ? `${relative(origin.originalSource)}:${origin.originalLine + 1}`
+        : frame.url && `${relative(frame.url)}:${frame.lineNumber + 1}`;
     const name = frame.functionName || '(anonymous)';
     const key = `${name} ${where}`;
     const entry = selfUs.get(key) ?? { name, where, us: 0 };
     entry.us += us;
     selfUs.set(key, entry);
-    total += us;
   });
   return [...selfUs.values()]
     .sort((a, b) => b.us - a.us)
