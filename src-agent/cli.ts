@@ -65,26 +65,33 @@ async function run(configFile: string, insecure: boolean): Promise<number> {
   let engine: Engine;
   try {
     engine = new Engine(await loadConfigFile(configFile), { log, insecure });
-    await engine.start();
   } catch (err) {
     return reportStartFailure(err);
   }
   return new Promise((resolve) => {
     let stopping = false;
+    // Installed before start, so that a signal during start-up still stops cleanly.
     const shutdown = (signal: string) => {
       if (stopping) return;
       stopping = true;
       log.info(`${signal} received: stopping`);
-      engine.stop().then(
-        () => resolve(0),
-        (err: Error) => {
-          log.error(`stop failed: ${err.message}`);
-          resolve(1);
-        },
-      );
+      started
+        .catch(() => undefined)
+        .then(() => engine.stop())
+        .then(
+          () => resolve(0),
+          (err: Error) => {
+            log.error(`stop failed: ${err.message}`);
+            resolve(1);
+          },
+        );
     };
     process.on('SIGINT', () => shutdown('SIGINT'));
     process.on('SIGTERM', () => shutdown('SIGTERM'));
+    const started = engine.start();
+    started.catch((err: unknown) => {
+      if (!stopping) resolve(reportStartFailure(err));
+    });
   });
 }
 

@@ -54,6 +54,7 @@ export class Engine {
   /** Timestamp of the oldest unacknowledged item, refreshed with the status. */
   private oldestPending: string | null = null;
   private openRetry: NodeJS.Timeout | null = null;
+  private stopping = false;
 
   constructor(
     private readonly config: AgentConfig,
@@ -121,6 +122,11 @@ export class Engine {
       }, OPEN_RETRY_MS);
       return;
     }
+    if (this.stopping) {
+      await this.outbox.close();
+      this.outbox = null;
+      return;
+    }
     if (this.openError) log.info('the outbox database opened: collection starts');
     this.openError = null;
     this.outbox.on('dropped', (count) =>
@@ -159,11 +165,16 @@ export class Engine {
       backfill: config.collect.backfill,
     });
     this.session.start();
-    await this.collector.start();
+    // The first scan (a backfill may take minutes) runs on: start() returns, so that the
+    // host can install its signal handlers and a stop can interrupt the scan.
+    void this.collector
+      .start()
+      .catch((err: Error) => log.error(`collection failed: ${err.message}`));
   }
 
   /** Stops reading, lets in-flight sends finish (at most 5 s), closes the database. */
   async stop(): Promise<void> {
+    this.stopping = true;
     if (this.statusTimer) clearInterval(this.statusTimer);
     if (this.openRetry) clearTimeout(this.openRetry);
     this.statusTimer = null;

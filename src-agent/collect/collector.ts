@@ -107,6 +107,8 @@ export class Collector {
       for (const c of await this.outbox.cursors(source.spec.id)) source.cursors.set(c.path, c);
       source.firstScan = source.cursors.size === 0;
     }
+    // Stopped while the cursors were loading: no timer may outlive stop().
+    if (this.stopped) return;
     this.pollTimer = setInterval(() => this.scan(this.sources), this.options.pollIntervalMs);
     this.scan(this.sources);
     await this.running;

@@ -30,7 +30,11 @@ export function detectEncoding(head: Buffer, fallback: string): Encoding {
     throw new EncodingError(`unknown encoding "${fallback}"`);
   }
   const unit = /^utf-?16/i.test(fallback) ? 2 : 1;
-  return { name: fallback, bomLength: 0, unit, bigEndian: /be$/i.test(fallback) };
+  const bigEndian = /be$/i.test(fallback);
+  // iconv's bare "utf-16" guesses the byte order anew for each line it is given; lines are
+  // split in this one.
+  const name = unit === 2 ? (bigEndian ? 'utf16be' : 'utf16le') : fallback;
+  return { name, bomLength: 0, unit, bigEndian };
 }
 
 /** Invalid bytes become U+FFFD: counted by the caller, never fatal. */
