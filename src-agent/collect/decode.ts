@@ -47,3 +47,17 @@ export function decode(bytes: Buffer, encoding: Encoding): string {
 }
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+const singleByte = new Map<string, boolean>();
+
+/** A code page that maps every byte to one UTF-16 unit: text offsets equal byte offsets. */
+export function isSingleByte(encoding: Encoding): boolean {
+  if (encoding.unit !== 1 || /^utf-?8$/i.test(encoding.name)) return false;
+  let known = singleByte.get(encoding.name);
+  if (known === undefined) {
+    known = iconv.decode(ALL_BYTES, encoding.name).length === 256;
+    singleByte.set(encoding.name, known);
+  }
+  return known;
+}

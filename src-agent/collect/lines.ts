@@ -1,6 +1,7 @@
 // Splits raw bytes at line feeds without decoding first, so every line keeps its exact
 // byte offset in the file: the offset the tail cursor stores.
-import type { Encoding } from './decode.ts';
+import { decode, isSingleByte, type Encoding } from './decode.ts';
+import type { Line } from './entries.ts';
 
 export interface RawLine {
   /** Byte offset of the line's first byte in the file. */
@@ -50,4 +51,42 @@ function isCarriageReturnBefore(chunk: Buffer, lf: number, encoding: Encoding): 
   return encoding.bigEndian
     ? chunk[lf - 2] === 0x00 && chunk[lf - 1] === 0x0d
     : chunk[lf - 2] === 0x0d && chunk[lf - 1] === 0x00;
+}
+
+export interface DecodedLines {
+  lines: Line[];
+  /** U+FFFD characters the decoder put in for invalid bytes. */
+  replacements: number;
+}
+
+/** Complete lines of `chunk` (at file offset `base`) as text, with their byte ranges. */
+export function decodeLines(chunk: Buffer, base: number, encoding: Encoding): DecodedLines {
+  if (isSingleByte(encoding)) return decodeSingleByte(chunk, base, encoding);
+  let replacements = 0;
+  const lines = splitLines(chunk, base, encoding).map((raw) => {
+    const text = decode(raw.bytes, encoding);
+    replacements += countReplacements(text);
+    return { text, start: raw.start, end: raw.end };
+  });
+  return { lines, replacements };
+}
+
+/** One decoder call for the whole chunk: with one character per byte, offsets carry over. */
+function decodeSingleByte(chunk: Buffer, base: number, encoding: Encoding): DecodedLines {
+  const complete = chunk.lastIndexOf(0x0a) + 1;
+  const text = decode(chunk.subarray(0, complete), encoding);
+  const lines: Line[] = [];
+  let from = 0;
+  for (let lf = text.indexOf('\n'); lf >= 0; lf = text.indexOf('\n', from)) {
+    const stop = lf > from && text.charCodeAt(lf - 1) === 13 ? lf - 1 : lf;
+    lines.push({ text: text.slice(from, stop), start: base + from, end: base + lf + 1 });
+    from = lf + 1;
+  }
+  return { lines, replacements: countReplacements(text) };
+}
+
+function countReplacements(text: string): number {
+  let n = 0;
+  for (let i = text.indexOf('\uFFFD'); i >= 0; i = text.indexOf('\uFFFD', i + 1)) n++;
+  return n;
 }

@@ -4,9 +4,9 @@
 import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { FileCursor } from '../outbox/outbox.ts';
-import { decode, detectEncoding } from './decode.ts';
-import { frameLines, type Entry, type Line } from './entries.ts';
-import { splitLines } from './lines.ts';
+import { detectEncoding } from './decode.ts';
+import { frameLines, type Entry } from './entries.ts';
+import { decodeLines } from './lines.ts';
 import type { SourceParser } from './parse.ts';
 
 const FINGERPRINT_BYTES = 256;
@@ -118,12 +118,7 @@ export async function tailOnce(
     const bytes = chunk.subarray(0, bytesRead);
     const atEof = offset + bytesRead >= probe.size;
 
-    let replacementChars = 0;
-    const lines: Line[] = splitLines(bytes, offset, encoding).map((raw) => {
-      const text = decode(raw.bytes, encoding);
-      replacementChars += countReplacements(text);
-      return { text, start: raw.start, end: raw.end };
-    });
+    const { lines, replacements: replacementChars } = decodeLines(bytes, offset, encoding);
     const framed = frameLines(lines, target.parser.frame);
     let open = framed.open;
     const entries = framed.entries;
@@ -154,10 +149,4 @@ export async function tailOnce(
   } finally {
     await handle.close();
   }
-}
-
-function countReplacements(text: string): number {
-  let n = 0;
-  for (let i = text.indexOf('\uFFFD'); i >= 0; i = text.indexOf('\uFFFD', i + 1)) n++;
-  return n;
 }

@@ -28,15 +28,44 @@ export function parseTimestamp(text: string, order: DateOrder, zone: Zone): numb
     const minutes = Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2));
     return utc - sign * minutes * 60_000;
   }
-  return zone === 'utc'
-    ? Date.UTC(year, month - 1, day, hour, minute, second, ms)
-    : new Date(year, month - 1, day, hour, minute, second, ms).getTime();
+  if (zone === 'utc') return Date.UTC(year, month - 1, day, hour, minute, second, ms);
+  return localMinute(year, month, day, hour, minute) + second * 1000 + ms;
+}
+
+// Log lines come many to the minute: the local calendar is asked once per minute, which is
+// exact, since time zones change their offset only on whole minutes.
+const minuteStarts = new Map<number, number>();
+const offsets = new Map<number, number>();
+const CACHE_LIMIT = 4096;
+
+function remember(cache: Map<number, number>, key: number, value: number): number {
+  if (cache.size >= CACHE_LIMIT) cache.clear();
+  cache.set(key, value);
+  return value;
+}
+
+function localMinute(
+  year: number,
+  month: number,
+  day: number,
+  hour: number,
+  minute: number,
+): number {
+  const key = (((year * 13 + month) * 32 + day) * 24 + hour) * 60 + minute;
+  return (
+    minuteStarts.get(key) ??
+    remember(minuteStarts, key, new Date(year, month - 1, day, hour, minute).getTime())
+  );
+}
+
+function offsetMinutes(epochMs: number): number {
+  const key = Math.floor(epochMs / 60_000);
+  return offsets.get(key) ?? remember(offsets, key, -new Date(epochMs).getTimezoneOffset());
 }
 
 /** ISO 8601 in the host's offset, so a service engineer reads the lab's wall-clock time. */
 export function toLocalIso(epochMs: number): string {
-  const d = new Date(epochMs);
-  const offsetMin = -d.getTimezoneOffset();
+  const offsetMin = offsetMinutes(epochMs);
   const local = new Date(epochMs + offsetMin * 60_000).toISOString().slice(0, 23);
   if (offsetMin === 0) return `${local}Z`;
   const sign = offsetMin < 0 ? '-' : '+';
