@@ -346,35 +346,56 @@ export class Collector {
   }
 
   /** Reads the file with `identity` at `target.absPath` to its end, while that is the file there. */
+  /**
+   * Reads a file chunk by chunk from its cursor to its end. The next chunk is read and
+   * parsed while the previous one commits; commits still happen strictly in order.
+   */
   private async readToEnd(
     source: SourceState,
     target: TailTarget,
     identity: string,
     finish = false,
   ): Promise<void> {
-    for (;;) {
-      const open = source.openSince.get(target.relPath);
-      const settled = finish || (open !== undefined && this.now() - open.since >= this.settleMs);
-      const pass = await tailOnce(target, source.cursors.get(target.relPath), settled);
-      if (!pass) return;
-      if (pass.cursor.identity !== identity) {
-        // Renamed since it was probed, and a new file took its name: reading that one from
-        // its start now would skip the end of the renamed one. The next scan finishes it.
-        this.dirty.add(source);
-        return;
+    let cursor = source.cursors.get(target.relPath);
+    let storing: Promise<void> = Promise.resolve();
+    try {
+      for (;;) {
+        const open = source.openSince.get(target.relPath);
+        const settled = finish || (open !== undefined && this.now() - open.since >= this.settleMs);
+        const pass = await tailOnce(target, cursor, settled);
+        if (!pass) break;
+        if (pass.cursor.identity !== identity) {
+          // Renamed since it was probed, and a new file took its name: reading that one from
+          // its start now would skip the end of the renamed one. The next scan finishes it.
+          this.dirty.add(source);
+          break;
+        }
+        const batch = this.prepare(source, target.relPath, pass, cursor);
+        await storing;
+        if (batch) storing = this.store(source, target.relPath, batch.items, pass.cursor);
+        cursor = pass.cursor;
+        this.trackOpenEntry(source, target.relPath, pass);
+        if (pass.atEof || this.stopped) break;
       }
-      await this.commit(source, target.relPath, pass);
-      this.trackOpenEntry(source, target.relPath, pass);
-      if (pass.atEof || this.stopped) return;
+      await storing;
+    } finally {
+      // Left by an error: the commit under way still ends before the next scan begins.
+      await storing.catch(() => undefined);
     }
   }
 
-  private async commit(source: SourceState, relPath: string, pass: TailPass): Promise<void> {
+  /** The items of a pass, or null when it changed nothing worth a commit. */
+  private prepare(
+    source: SourceState,
+    relPath: string,
+    pass: TailPass,
+    previous: FileCursor | undefined,
+  ): { items: NewItem[] } | null {
     const items: NewItem[] = [];
     const file = path.basename(relPath);
     for (const entry of pass.entries) {
       const outcome = source.parser.parse(entry, file);
-      items.push(...outcome.items);
+      for (const item of outcome.items) items.push(item);
       for (const problem of outcome.problems)
         this.fail(source, 'parse_failed', `${relPath}: ${problem}`);
     }
@@ -387,19 +408,21 @@ export class Collector {
     }
     if (pass.oversized)
       this.fail(source, 'line_too_long', `${relPath}: a line longer than one read was cut`);
-    const previous = source.cursors.get(relPath);
     const moved =
       !previous ||
       previous.offset !== pass.cursor.offset ||
       previous.identity !== pass.cursor.identity ||
       previous.fingerprint !== pass.cursor.fingerprint;
-    if (items.length === 0 && !moved) return;
-    await this.outbox.append(items, [pass.cursor]);
+    return items.length === 0 && !moved ? null : { items };
+  }
+
+  private async store(source: SourceState, relPath: string, items: NewItem[], cursor: FileCursor) {
+    await this.outbox.append(items, [cursor]);
     if (this.storageError) {
       this.log.info('the outbox accepts writes again: collection resumes');
       this.storageError = null;
     }
-    source.cursors.set(relPath, pass.cursor);
+    source.cursors.set(relPath, cursor);
     const last = items[items.length - 1];
     if (last) source.lastEventAt = last.ts;
   }

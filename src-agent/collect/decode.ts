@@ -51,12 +51,16 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
 const singleByte = new Map<string, boolean>();
 
-/** A code page that maps every byte to one UTF-16 unit: text offsets equal byte offsets. */
+/**
+ * A code page that maps every byte to one UTF-16 unit, and only byte 0A to a line feed
+ * (not EBCDIC): text offsets then equal byte offsets, and lines split the same either way.
+ */
 export function isSingleByte(encoding: Encoding): boolean {
   if (encoding.unit !== 1 || /^utf-?8$/i.test(encoding.name)) return false;
   let known = singleByte.get(encoding.name);
   if (known === undefined) {
-    known = iconv.decode(ALL_BYTES, encoding.name).length === 256;
+    const text = iconv.decode(ALL_BYTES, encoding.name);
+    known = text.length === 256 && text.indexOf('\n') === 0x0a && text.lastIndexOf('\n') === 0x0a;
     singleByte.set(encoding.name, known);
   }
   return known;

@@ -1,7 +1,8 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import iconv from 'iconv-lite';
-import { decode, detectEncoding } from '../../../src-agent/collect/decode.ts';
-import { splitLines } from '../../../src-agent/collect/lines.ts';
+import { decode, detectEncoding, isSingleByte } from '../../../src-agent/collect/decode.ts';
+import { decodeLines, splitLines } from '../../../src-agent/collect/lines.ts';
 
 const texts = (buf: Buffer, base = 0, fallback = 'cp1252') => {
   const enc = detectEncoding(buf, fallback);
@@ -48,5 +49,35 @@ describe('splitLines', () => {
   it('strips a UTF-8 BOM', () => {
     const buf = Buffer.from('\ufeff<record a="1" />\n', 'utf8');
     expect(texts(buf)[0]!.text).toBe('<record a="1" />');
+  });
+});
+
+describe('decodeLines', () => {
+  it('gives the same lines as splitting first and decoding each line, for every code page', () => {
+    for (const name of ['cp1252', 'latin1', 'cp437', 'cp1251', 'utf8', 'shift_jis']) {
+      const encoding = detectEncoding(Buffer.alloc(0), name);
+      fc.assert(
+        fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(1000), (bytes, base) => {
+          const chunk = Buffer.from(bytes);
+          const slow = splitLines(chunk, base, encoding).map((l) => ({
+            text: decode(l.bytes, encoding),
+            start: l.start,
+            end: l.end,
+          }));
+          expect(decodeLines(chunk, base, encoding).lines).toEqual(slow);
+        }),
+        { numRuns: 200 },
+      );
+    }
+  });
+
+  it('takes the one-call path only where bytes and characters correspond', () => {
+    const is = (name: string) => isSingleByte(detectEncoding(Buffer.alloc(0), name));
+    expect([is('cp1252'), is('cp437'), is('utf8'), is('shift_jis')]).toEqual([
+      true,
+      true,
+      false,
+      false,
+    ]);
   });
 });

@@ -1,0 +1,191 @@
+// Hostile files in a real log folder: a 10 MB line, a binary file, invalid UTF-16. The
+// collector must neither crash nor hang, must count each problem in its status, and the
+// good lines beside them must still reach the outbox as items the server accepts.
+import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import iconv from 'iconv-lite';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Collector, type CollectorOptions } from '../../../src-agent/collect/collector.ts';
+import { resolveSources } from '../../../src-agent/collect/sources.ts';
+import type { SourceOverride } from '../../../src-agent/config/schema.ts';
+import { silentLogger } from '../../../src-agent/log.ts';
+import { Outbox } from '../../../src-agent/outbox/outbox.ts';
+import { loadProfile } from '../../../src-agent/profiles/load.ts';
+import type { SourceStatus } from '../../../src-agent/status.ts';
+import { itemSchema, type DeviceKind, type Item } from '../../../src-agent/transport/codec.ts';
+
+const OPTIONS: CollectorOptions = {
+  pollIntervalMs: 50,
+  backfill: { maxAgeDays: 0, maxBytes: 0 },
+  settleMs: 20,
+};
+
+let dir: string;
+let logs: string;
+let outbox: Outbox | null = null;
+let collector: Collector | null = null;
+
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'collector-fuzz-'));
+  logs = path.join(dir, 'logs');
+  await mkdir(logs);
+});
+
+afterEach(async () => {
+  await collector?.stop();
+  collector = null;
+  await outbox?.close();
+  outbox = null;
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function start(kind: DeviceKind, overrides: Record<string, SourceOverride>): Promise<void> {
+  const sources = resolveSources(await loadProfile(kind), overrides);
+  outbox = await Outbox.open(path.join(dir, 'outbox.db'));
+  collector = new Collector(sources, outbox, silentLogger(), OPTIONS);
+  await collector.start();
+}
+
+/** The outbox's items as the server would receive them: each must pass its validation. */
+async function items(): Promise<Item[]> {
+  const batch = await outbox!.read(0, 10_000);
+  return (batch?.frames ?? []).map((frame) => itemSchema.parse(JSON.parse(frame)));
+}
+
+function status(id: string): SourceStatus {
+  const found = collector!.status().find((s) => s.id === id);
+  if (!found) throw new Error(`no source ${id} in the status`);
+  return found;
+}
+
+/** Polls `probe` until it returns something; a bounded wait is what "no hang" means here. */
+async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+const atLeast = (n: number) => async () => {
+  const all = await items();
+  return all.length >= n ? all : undefined;
+};
+
+/** A seeded generator (mulberry32): the same "random" file on every run. */
+function random(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('the collector on hostile log files', () => {
+  const EM_ONLY = { 'smartsem-logs': { enabled: false } };
+  // An entry's start, then 10 MB without a line end: more than two reads of the tail.
+  const HUGE = '2025-05-11 08:00:00.000 | ERROR | Big      | ' + 'x'.repeat(10 * 1024 * 1024);
+  const VALID =
+    '2025-05-11 08:02:44.263 | INFO  | System   | Operating Hours = 17035.3 Hours ; Supply 24V = 24.08 V\r\n';
+
+  it.each(['written at once', 'completed while the collector runs'])(
+    'skips a 10 MB line (%s) with line_too_long and reads the line after it',
+    async (how) => {
+      const file = path.join(logs, 'EM Server.log');
+      if (how === 'written at once') {
+        await writeFile(file, `${HUGE}\r\n${VALID}`);
+        await start('em', { 'em-server': { folder: logs }, ...EM_ONLY });
+      } else {
+        await writeFile(file, HUGE);
+        await start('em', { 'em-server': { folder: logs }, ...EM_ONLY });
+        await until('the error', async () => (status('em-server').errors > 0 ? true : undefined));
+        await appendFile(file, `\r\n${VALID}`);
+      }
+      const got = await until('the valid line', atLeast(2));
+      // Exactly the valid line's items: nothing of the huge line became an item.
+      expect(got.map((i) => [i.name, i.value, i.unit])).toEqual([
+        ['system.operating_hours', 17035.3, 'h'],
+        ['supply.24v', 24.08, 'V'],
+      ]);
+      const { errors, lastError } = status('em-server');
+      expect(errors).toBeGreaterThan(0);
+      expect(lastError?.code).toBe('line_too_long');
+      expect(lastError?.message).toContain('EM Server.log');
+    },
+    30_000,
+  );
+
+  it('counts a binary file matching the source pattern, and still reads the good log', async () => {
+    const next = random(4711);
+    // Random bytes, one in ten a NUL: line feeds, NULs and undefined cp1252 bytes all occur.
+    const binary = Buffer.alloc(256 * 1024);
+    for (let i = 0; i < binary.length; i++) {
+      binary[i] = next() < 0.1 ? 0 : Math.floor(next() * 256);
+    }
+    await writeFile(path.join(logs, 'Binary.log'), binary);
+    await writeFile(
+      path.join(logs, 'GIS.log'),
+      iconv.encode(
+        '2025-05-11 08:18:08.488 | INFO  | GIS      | GIS Reservoir Temperature = 28.23 °C\r\n' +
+          '2025-05-11 08:18:21.774 | WARN  | GIS      | Valve\u0000 stuck\u0000\r\n' +
+          '2025-05-11 08:18:24.220 | INFO  | GIS      | GIS Reservoir Temperature = 72.22 °C\r\n',
+        'cp1252',
+      ),
+    );
+    await start('em', { 'em-server': { enabled: false }, 'smartsem-logs': { folder: logs } });
+
+    const got = await until('the GIS items', atLeast(3));
+    expect(got.map((i) => [i.name, i.value, i.attrs?.file])).toEqual([
+      ['gis.reservoir_temperature', 28.23, 'GIS.log'],
+      // NULs survive the outbox's JSON as they were written.
+      ['warning', 'Valve\u0000 stuck\u0000', 'GIS.log'],
+      ['gis.reservoir_temperature', 72.22, 'GIS.log'],
+    ]);
+    const { errors, lastError, files } = status('smartsem-logs');
+    expect(files).toBe(2);
+    expect(errors).toBeGreaterThan(0);
+    expect(lastError).toMatchObject({ code: 'decode_invalid' });
+    expect(lastError?.message).toContain('Binary.log');
+  }, 30_000);
+
+  it('counts invalid UTF-16 (lone surrogates, odd-length garbage) in ZENCore.log.xml', async () => {
+    const event = (thread: string, celsius: string) =>
+      `<event logger="Zeiss.Micro.Core.Incubation" timestamp="2025-06-23T08:09:20.5834640+01:00" level="INFO" thread="${thread}"><message>Incubation temperature = ${celsius} °C</message></event>\r\n`;
+    const next = random(815);
+    const garbage = Buffer.alloc(4001);
+    for (let i = 0; i < garbage.length; i++) garbage[i] = Math.floor(next() * 256);
+    await writeFile(
+      path.join(logs, 'ZENCore.log.xml'),
+      Buffer.concat([
+        Buffer.from([0xff, 0xfe]),
+        iconv.encode(event('8', '36.6'), 'utf16le'),
+        // Lone surrogates: a high one without its low half, a low one on its own.
+        iconv.encode(event('\uD800x\uDC00', '36.9'), 'utf16le'),
+        // An odd byte count shifts every code unit after it by half.
+        Buffer.from([0x00, 0xd8, 0x41]),
+        garbage,
+      ]),
+    );
+    await start('lm', {
+      'remote-service': { enabled: false },
+      zen: { enabled: false },
+      'zen-core': { folder: logs },
+    });
+
+    const got = await until('the incubation items', atLeast(2));
+    expect(got.map((i) => [i.name, i.value, i.unit])).toEqual([
+      ['incubation.temperature', 36.6, '°C'],
+      ['incubation.temperature', 36.9, '°C'],
+    ]);
+    // JSON escapes a lone surrogate as \udXXX: none may reach the outbox.
+    for (const item of got) expect(JSON.stringify(item)).not.toMatch(/\\ud[89a-f]/i);
+    const { errors, lastError } = status('zen-core');
+    expect(errors).toBeGreaterThan(0);
+    expect(['decode_invalid', 'parse_failed']).toContain(lastError?.code);
+  }, 30_000);
+});
