@@ -130,9 +130,16 @@ export async function diagnose(
         const opened = await openTunnel(route.endpoint, server, { ca });
         sockets.push(opened.socket);
         const user = route.endpoint.username ? ` as "${route.endpoint.username}"` : '';
+        // Basic credentials go with the first CONNECT: an accepting proxy never challenges.
+        const offered =
+          opened.offered.length > 0
+            ? opened.offered.join(', ')
+            : opened.scheme === 'none'
+              ? 'none (no authentication asked)'
+              : 'no challenge (credentials sent with the first CONNECT and accepted)';
         return {
           value: opened.socket,
-          detail: `offered: ${opened.offered.join(', ') || 'none (no authentication asked)'}; used: ${opened.scheme}${user}; CONNECT ${server.host}:${server.port} open`,
+          detail: `offered: ${offered}; used: ${opened.scheme}${user}; CONNECT ${server.host}:${server.port} open`,
         };
       });
     }
