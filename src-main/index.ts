@@ -4,6 +4,7 @@ import { app, dialog, Menu, nativeImage, session, Tray } from 'electron';
 import type { BrowserWindow, NativeImage } from 'electron';
 import { loadConfigFile } from '../src-agent/config/load.ts';
 import { Engine } from '../src-agent/engine.ts';
+import { createLogger } from '../src-agent/log.ts';
 import type { ConnectionState, StatusSnapshot } from './ipc-contract.ts';
 import { handle, send } from './ipc.ts';
 import { createMainWindow, hardenSession } from './window.ts';
@@ -58,7 +59,11 @@ async function main(): Promise<void> {
   let engine: Engine;
   try {
     const config = await withSystemProxy(await loadConfigFile(configPath), session.defaultSession);
-    engine = new Engine({ ...config, profilesDir: config.profilesDir ?? shippedProfiles });
+    engine = new Engine(
+      { ...config, profilesDir: config.profilesDir ?? shippedProfiles },
+      // The engine's log lines go to stderr, as the headless agent's do.
+      { log: createLogger({ level: process.env.SCOPELINK_LOG_LEVEL ?? 'info' }) },
+    );
   } catch (error) {
     dialog.showErrorBox('ScopeLink cannot start', `${configPath}\n\n${messageOf(error)}`);
     app.quit();
