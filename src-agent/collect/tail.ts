@@ -10,7 +10,7 @@ import { decodeLines } from './lines.ts';
 import type { SourceParser } from './parse.ts';
 
 const FINGERPRINT_BYTES = 256;
-export const READ_CHUNK_BYTES = 4 * 1024 * 1024;
+export const READ_CHUNK_BYTES = 1024 * 1024;
 
 export interface TailPass {
   entries: Entry[];
