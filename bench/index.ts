@@ -2,6 +2,8 @@
 // `main(args)` that prints its figures and returns the exit code.
 export const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<number> }>> = {
   ingest: () => import('./ingest.ts'),
+  drain: () => import('./drain.ts'),
+  e2e: () => import('./e2e.ts'),
 };
 
 const [name, ...args] = process.argv.slice(2);
