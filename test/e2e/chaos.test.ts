@@ -24,6 +24,7 @@ import {
   type Running,
   type TestServer,
 } from '../helpers/processes.ts';
+import { operatingHoursLine } from '../helpers/em-lines.ts';
 
 const ROUNDS = 20;
 const DEVICE = 'EM-CHAOS';
@@ -80,7 +81,7 @@ class Writer {
     while (this.writing) {
       let text = '';
       for (let i = between(this.random, 1, 5); i > 0; i--) {
-        text += `2026-11-30 08:00:00.000 | INFO  | System   | Operating Hours = ${++this.written} Hours\r\n`;
+        text += operatingHoursLine(++this.written);
       }
       // One write per batch: the agent may catch a batch half-written, never a line torn
       // across two writes of ours.

@@ -33,6 +33,7 @@ import {
   type Running,
   type TestServer,
 } from '../helpers/processes.ts';
+import { operatingHoursLine } from '../helpers/em-lines.ts';
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -47,8 +48,7 @@ afterEach(async () => {
 const formats = {
   em: {
     item: 'system.operating_hours',
-    line: (n: number) =>
-      `2026-11-30 08:00:00.000 | INFO  | System   | Operating Hours = ${n} Hours\r\n`,
+    line: operatingHoursLine,
   },
   tube: {
     item: 'xray.tube.kv',

@@ -16,6 +16,7 @@ import {
   writeAgentConfig,
   type Running,
 } from '../helpers/processes.ts';
+import { operatingHoursLine } from '../helpers/em-lines.ts';
 
 const onLinux = process.platform === 'linux';
 
@@ -66,10 +67,7 @@ beforeAll(async () => {
   });
   agent = startProcess(AGENT_BIN, ['run', '--config', config], { SCOPELINK_DEVICE_TOKEN: 't' });
   for (let i = 1; i <= 20; i++) {
-    await appendFile(
-      path.join(logs, 'EM Server.log'),
-      `2026-11-30 08:00:00.000 | INFO  | System   | Operating Hours = ${i} Hours\r\n`,
-    );
+    await appendFile(path.join(logs, 'EM Server.log'), operatingHoursLine(i));
   }
   await waitFor(
     async () => (responses.length >= 3 && itemsReceived >= 19 ? true : undefined),

@@ -25,6 +25,7 @@ import {
   type TestServer,
 } from '../helpers/processes.ts';
 import { squidSkipReason, startSquid, type Squid, type SquidOptions } from '../helpers/squid.ts';
+import { operatingHoursLine } from '../helpers/em-lines.ts';
 
 const reason = squidSkipReason();
 const execFileP = promisify(execFile);
@@ -39,9 +40,7 @@ const CONNECT_MS = 20_000;
 /** From the last line written to the item stored, with room for one reconnect backoff. */
 const DELIVER_MS = 20_000;
 
-/** One EM Server.log line; ASCII, so the same bytes in the instrument's cp1252. */
-const line = (n: number) =>
-  `2026-11-30 08:00:00.000 | INFO  | System   | Operating Hours = ${n} Hours\r\n`;
+const line = operatingHoursLine;
 const lines = (from: number, to: number) => {
   let text = '';
   for (let n = from; n <= to; n++) text += line(n);

@@ -7,6 +7,7 @@ import { resolveSources } from '../../../src-agent/collect/sources.ts';
 import { silentLogger } from '../../../src-agent/log.ts';
 import { Outbox } from '../../../src-agent/outbox/outbox.ts';
 import { loadProfile } from '../../../src-agent/profiles/load.ts';
+import { operatingHoursLine } from '../../helpers/em-lines.ts';
 
 let dir: string;
 let outbox: Outbox;
@@ -23,8 +24,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const line = (n: number) =>
-  `2026-11-30 08:00:00.000 | INFO  | System   | Operating Hours = ${n} Hours\r\n`;
+const line = operatingHoursLine;
 const lines = (from: number, to: number) =>
   Array.from({ length: to - from + 1 }, (_, i) => line(from + i)).join('');
 

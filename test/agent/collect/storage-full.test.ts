@@ -10,6 +10,7 @@ import { resolveSources } from '../../../src-agent/collect/sources.ts';
 import { silentLogger } from '../../../src-agent/log.ts';
 import { Outbox } from '../../../src-agent/outbox/outbox.ts';
 import { loadProfile } from '../../../src-agent/profiles/load.ts';
+import { operatingHoursLine } from '../../helpers/em-lines.ts';
 
 let dir: string;
 let mount: string;
@@ -60,10 +61,7 @@ describe('disk full under the outbox', () => {
     const outbox = await Outbox.open(path.join(mount, 'outbox.db'));
     const filler = path.join(mount, 'filler');
     await fillDisk(filler);
-    const lines = Array.from(
-      { length: 3000 },
-      (_, i) => `2026-11-30 08:00:00.000 | INFO  | System   | Operating Hours = ${i + 1} Hours\r\n`,
-    );
+    const lines = Array.from({ length: 3000 }, (_, i) => operatingHoursLine(i + 1));
     await writeFile(path.join(logs, 'EM Server.log'), lines.join(''));
     const sources = resolveSources(await loadProfile('em'), {
       'em-server': { folder: logs },
