@@ -42,11 +42,9 @@ export function decode(bytes: Buffer, encoding: Encoding): string {
   if (encoding.name === 'utf8' || encoding.name === 'utf-8') return bytes.toString('utf8');
   const text = iconv.decode(bytes, encoding.name, { stripBOM: false });
   // UTF-16 decoders pass lone surrogates through: invalid input like any other, and text
-  // that cannot be sent as UTF-8.
-  return text.replace(LONE_SURROGATE, '\uFFFD');
+  // that cannot be sent as UTF-8. The check is native and quick; the repair is rare.
+  return text.isWellFormed() ? text : text.toWellFormed();
 }
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
 const singleByte = new Map<string, boolean>();

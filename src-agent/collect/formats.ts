@@ -42,15 +42,32 @@ export function createReader(format: Format): EntryReader {
 }
 
 function linesReader(entry: RegExp): EntryReader {
+  const fieldNames = groupNames(entry).filter(
+    (n) => n !== 'ts' && n !== 'level' && n !== 'message',
+  );
   return {
     frame: { startsEntry: (line) => entry.test(line) },
     read(lines) {
       const groups = entry.exec(lines[0] ?? '')?.groups;
       if (!groups) return 'entry does not match the line format';
-      const { ts = '', level = '', message = '', ...fields } = groups;
-      return { ts, level, message: message.trim(), fields: defined(fields) };
+      const fields: Record<string, string> = {};
+      for (const name of fieldNames) {
+        const value = groups[name];
+        if (value !== undefined) fields[name] = value;
+      }
+      return {
+        ts: groups.ts ?? '',
+        level: groups.level ?? '',
+        message: (groups.message ?? '').trim(),
+        fields,
+      };
     },
   };
+}
+
+/** The named groups of a pattern, read once, so that entries need no object spreads. */
+function groupNames(re: RegExp): string[] {
+  return [...re.source.matchAll(/\(\?<([A-Za-z_$][\w$]*)>/g)].map((m) => m[1]!);
 }
 
 type XmlNode = Record<string, unknown>;
@@ -120,9 +137,3 @@ function properties(node: unknown): Record<string, string> {
 }
 
 const firstLine = (s: string) => s.split(/\r?\n/, 1)[0]!.trim();
-
-function defined(fields: Record<string, string | undefined>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(fields)) if (v !== undefined) out[k] = v;
-  return out;
-}

@@ -41,58 +41,65 @@ export function compileSource(source: ProfileSource): SourceParser {
   const warnings = new Set(source.levels.warning.map((l) => l.toUpperCase()));
   const rules = source.rules.map(compileRule);
 
+  // One entry's output, reused: the emitter is made once, not as a closure per entry.
+  let items: NewItem[] = [];
+  let problems: string[] = [];
+  let ts = '';
+  let fileAttr: { file: string } | undefined;
+  const emit: Emit = (target, raw, unitText) => {
+    const value = toValue(target, raw);
+    if (value === undefined) {
+      problems.push(`${target.name}: "${raw.slice(0, 40)}" is not a number`);
+      return;
+    }
+    // Own keys only: a unit written "constructor" must not find Object.prototype's.
+    const mapped = unitText && Object.hasOwn(source.units, unitText);
+    const unit =
+      target.unit ?? (unitText ? (mapped ? source.units[unitText] : unitText) : undefined);
+    items.push(fitToWire(makeItem(ts, source.id, target.name, target.kind, value, unit, fileAttr)));
+  };
+  const dropped = (message: string) => {
+    for (const d of drops) if (d.test(message)) return true;
+    return false;
+  };
+
   return {
     frame: { ...reader.frame, maxEntryChars: MAX_ENTRY_CHARS },
     parse(framed, file) {
-      const problems: string[] = framed.truncated
+      items = [];
+      problems = framed.truncated
         ? [`entry longer than ${MAX_ENTRY_CHARS} characters was cut`]
         : [];
       const parsed = reader.read(framed.lines);
-      if (typeof parsed === 'string') return { items: [], problems: [...problems, parsed] };
+      if (typeof parsed === 'string') return { items, problems: [...problems, parsed] };
       const epochMs = parseTimestamp(parsed.ts, source.timestamp.order, source.timestamp.zone);
       if (Number.isNaN(epochMs)) {
-        return {
-          items: [],
-          problems: [...problems, `unreadable timestamp "${parsed.ts.slice(0, 40)}"`],
-        };
+        problems.push(`unreadable timestamp "${parsed.ts.slice(0, 40)}"`);
+        return { items, problems };
       }
-      const ts = toLocalIso(epochMs);
-      const fileAttr = source.fileAttr ? { file } : undefined;
-      const items: NewItem[] = [];
+      ts = toLocalIso(epochMs);
+      fileAttr = source.fileAttr ? { file } : undefined;
       const level = parsed.level.toUpperCase();
-      if (errors.has(level) || warnings.has(level)) {
-        const isError = errors.has(level);
+      const isError = errors.has(level);
+      if (isError || warnings.has(level)) {
         const code = isError ? errorCode?.exec(parsed.message)?.groups?.code : undefined;
         const exception = isError && parsed.exception ? redactMessage(parsed.exception) : undefined;
         items.push(
-          makeItem(
-            ts,
-            source.id,
-            isError ? 'error' : 'warning',
-            isError ? 'error' : 'event',
-            redactMessage(parsed.message),
-            undefined,
-            compact({ ...fileAttr, code, exception }),
+          fitToWire(
+            makeItem(
+              ts,
+              source.id,
+              isError ? 'error' : 'warning',
+              isError ? 'error' : 'event',
+              redactMessage(parsed.message),
+              undefined,
+              compact({ ...fileAttr, code, exception }),
+            ),
           ),
         );
       }
-      if (!drops.some((d) => d.test(parsed.message))) {
-        for (const rule of rules) {
-          rule(parsed, (target, raw, unitText) => {
-            const value = toValue(target, raw);
-            if (value === undefined) {
-              problems.push(`${target.name}: "${raw.slice(0, 40)}" is not a number`);
-              return;
-            }
-            // Own keys only: a unit written "constructor" must not find Object.prototype's.
-            const mapped = unitText && Object.hasOwn(source.units, unitText);
-            const unit =
-              target.unit ?? (unitText ? (mapped ? source.units[unitText] : unitText) : undefined);
-            items.push(makeItem(ts, source.id, target.name, target.kind, value, unit, fileAttr));
-          });
-        }
-      }
-      return { items: items.map(fitToWire), problems };
+      if (!dropped(parsed.message)) for (const rule of rules) rule(parsed, emit);
+      return { items, problems };
     },
   };
 }

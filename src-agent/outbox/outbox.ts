@@ -29,8 +29,6 @@ const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS items (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  ts TEXT NOT NULL,
-  kind TEXT NOT NULL,
   body TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS cursors (
@@ -94,6 +92,7 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
     // crash-safe for the process, and a power cut only rolls back whole batches.
     await db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
     await db.exec(SCHEMA);
+    await dropDerivedColumns(db);
     const stream = await db.transaction(async (tx) => {
       const row = await tx.get<{ value: string }>(`SELECT value FROM meta WHERE key = 'stream'`);
       if (row) return row.value;
@@ -125,7 +124,7 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
     try {
       const stream = await db.get<{ value: string }>(`SELECT value FROM meta WHERE key = 'stream'`);
       const count = await db.get<{ n: number }>('SELECT count(*) AS n FROM items');
-      const oldest = await db.get<{ ts: string }>('SELECT ts FROM items ORDER BY seq LIMIT 1');
+      const oldest = await db.get<{ ts: string }>(OLDEST_TS);
       return {
         stream: stream?.value ?? null,
         pending: count?.n ?? 0,
@@ -170,13 +169,10 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
     await this.write(async (tx) => {
       if (kept.length > 0) {
         // One statement for the whole batch: json_each keeps the array's order, and
-        // AUTOINCREMENT hands out seqs that are never reused, even after deletes.
-        await tx.run(
-          `INSERT INTO items (ts, kind, body)
-           SELECT json_extract(value, '$.ts'), json_extract(value, '$.kind'), value
-           FROM json_each(?)`,
-          [batch],
-        );
+        // AUTOINCREMENT hands out seqs that are never reused, even after deletes. Only the
+        // body is stored: rows with extracted columns took twice as long to insert, and
+        // only the rare quota pass and the oldest item need to look inside.
+        await tx.run('INSERT INTO items (body) SELECT value FROM json_each(?)', [batch]);
       }
       for (const c of cursors) await saveCursor(tx, c);
       for (const [key, value] of changed) {
@@ -216,9 +212,11 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
         let upTo = 0;
         while (excessItems > 0 || excessBytes > 0) {
           const rows = await tx.all<{ seq: number; ts: string; kind: string; size: number }>(
-            `SELECT seq, ts, kind, length(body) AS size FROM items
-             WHERE kind IN (${marks}) AND seq > ? ORDER BY seq LIMIT 10000`,
-            [...kinds, upTo],
+            `SELECT seq, ts, kind, size FROM (
+               SELECT seq, body ->> '$.ts' AS ts, body ->> '$.kind' AS kind,
+                 length(body) AS size FROM items WHERE seq > ?)
+             WHERE kind IN (${marks}) ORDER BY seq LIMIT 10000`,
+            [upTo, ...kinds],
           );
           if (rows.length === 0) break;
           for (const row of rows) {
@@ -235,7 +233,10 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
           }
         }
         if (upTo > 0)
-          await tx.run(`DELETE FROM items WHERE kind IN (${marks}) AND seq <= ?`, [...kinds, upTo]);
+          await tx.run(`DELETE FROM items WHERE body ->> '$.kind' IN (${marks}) AND seq <= ?`, [
+            ...kinds,
+            upTo,
+          ]);
       }
       if (total === 0) return;
       const gap: NewItem = {
@@ -251,11 +252,7 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
           reason: 'outbox quota',
         },
       };
-      await tx.run('INSERT INTO items (ts, kind, body) VALUES (?, ?, ?)', [
-        gap.ts,
-        gap.kind,
-        JSON.stringify(gap),
-      ]);
+      await tx.run('INSERT INTO items (body) VALUES (?)', [JSON.stringify(gap)]);
       await tx.run(
         `INSERT INTO meta (key, value) VALUES ('dropped', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
         [String(this.droppedCount + total)],
@@ -315,12 +312,25 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
   }
 
   async oldestTs(): Promise<string | null> {
-    const row = await this.db.get<{ ts: string }>('SELECT ts FROM items ORDER BY seq LIMIT 1');
+    const row = await this.db.get<{ ts: string }>(OLDEST_TS);
     return row?.ts ?? null;
   }
 
   close(): Promise<void> {
     return this.db.close();
+  }
+}
+
+const OLDEST_TS = `SELECT body ->> '$.ts' AS ts FROM items ORDER BY seq LIMIT 1`;
+
+/**
+ * Outboxes of earlier builds also stored `ts` and `kind` as columns, taken from the body. They are
+ * dropped in place: the table, its rows and its AUTOINCREMENT high mark all stay.
+ */
+async function dropDerivedColumns(db: SqliteDb): Promise<void> {
+  const columns = await db.all<{ name: string }>('PRAGMA table_info(items)');
+  for (const { name } of columns) {
+    if (name === 'ts' || name === 'kind') await db.exec(`ALTER TABLE items DROP COLUMN ${name}`);
   }
 }
 

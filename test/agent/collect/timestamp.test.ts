@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseTimestamp, toLocalIso } from '../../../src-agent/collect/timestamp.ts';
 
@@ -33,5 +34,40 @@ describe('toLocalIso', () => {
     const iso = toLocalIso(ms);
     expect(iso).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(Z|[+-]\d{2}:\d{2})$/);
     expect(Date.parse(iso)).toBe(ms);
+  });
+
+  it('gives the same text as a fresh Date for any instant, in any order of calls', () => {
+    // Runs of instants within one second, as log entries come: the cache must never leak
+    // one second's text into another.
+    const instant = fc.integer({ min: 0, max: Date.UTC(9998, 0, 1) });
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(instant, fc.integer({ min: 0, max: 3 })), { minLength: 1 }),
+        (runs) => {
+          for (const [start, extra] of runs) {
+            for (let i = 0; i <= extra; i++) {
+              const ms = start + i * 7;
+              const iso = toLocalIso(ms);
+              expect(iso).toMatch(
+                /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(Z|[+-]\d{2}:\d{2})$/,
+              );
+              expect(Date.parse(iso)).toBe(ms);
+            }
+          }
+        },
+      ),
+    );
+  });
+
+  it('writes the host offset of each instant, across a daylight-saving change', () => {
+    const winter = new Date(2025, 0, 15, 12).getTime();
+    const summer = new Date(2025, 6, 15, 12).getTime();
+    for (const ms of [winter, summer, winter + 1]) {
+      const offset = -new Date(ms).getTimezoneOffset();
+      const hhmm = `${String(Math.floor(Math.abs(offset) / 60)).padStart(2, '0')}:${String(Math.abs(offset) % 60).padStart(2, '0')}`;
+      const text = toLocalIso(ms);
+      expect(text.slice(23)).toBe(offset === 0 ? 'Z' : `${offset < 0 ? '-' : '+'}${hhmm}`);
+      expect(Date.parse(text)).toBe(ms);
+    }
   });
 });

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Outbox, type FileCursor } from '../../../src-agent/outbox/outbox.ts';
+import { SqliteDb } from '../../../src-agent/outbox/sqlite.ts';
 import type { NewItem } from '../../../src-agent/transport/codec.ts';
 
 let dir: string;
@@ -85,6 +86,38 @@ describe('Outbox', () => {
     expect(await outbox.append([state('Vent'), state('Ready')], [])).toBe(1);
     const values = (await outbox.read(0, 10))!.frames.map((f) => JSON.parse(f).value);
     expect(values).toEqual(['Ready', 'Vent', 'Ready']);
+    await outbox.close();
+  });
+
+  it('takes over an outbox of the earlier layout: rows, seqs and oldest time kept', async () => {
+    const file = path.join(dir, 'old.db');
+    const old = await SqliteDb.open(file);
+    await old.exec(`
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      INSERT INTO meta VALUES ('stream', 'b3f6c1de-0000-4000-8000-000000000001');
+      CREATE TABLE items (seq INTEGER PRIMARY KEY AUTOINCREMENT, ts TEXT NOT NULL,
+        kind TEXT NOT NULL, body TEXT NOT NULL);`);
+    for (const value of [1, 2, 3]) {
+      const item = { ...metric(value), ts: `2026-11-30T08:00:0${value}.000Z` };
+      await old.run('INSERT INTO items (ts, kind, body) VALUES (?, ?, ?)', [
+        item.ts,
+        item.kind,
+        JSON.stringify(item),
+      ]);
+    }
+    // Seq 1 was acknowledged: its number must never be handed out again.
+    await old.run('DELETE FROM items WHERE seq = 1');
+    await old.close();
+
+    const outbox = await Outbox.open(file);
+    expect(outbox.stream).toBe('b3f6c1de-0000-4000-8000-000000000001');
+    expect(outbox.pending).toBe(2);
+    expect(await outbox.oldestTs()).toBe('2026-11-30T08:00:02.000Z');
+    await outbox.acknowledge(3);
+    await outbox.append([metric(4)], []);
+    const batch = await outbox.read(0, 10);
+    expect(batch?.seqs).toEqual([4]);
+    expect(JSON.parse(batch!.frames[0]!)).toEqual({ seq: 4, ...metric(4) });
     await outbox.close();
   });
 
