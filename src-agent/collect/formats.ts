@@ -1,8 +1,8 @@
 // Entry formats: how an entry is framed from lines and read into a timestamp, a level,
 // a message and named fields, whatever the instrument software wrote.
-import { XMLParser } from 'fast-xml-parser';
 import type { Format } from '../profiles/schema.ts';
 import type { FrameRules } from './entries.ts';
+import { readElement, type XmlElement } from './xml-element.ts';
 
 export interface ParsedEntry {
   ts: string;
@@ -24,19 +24,19 @@ export function createReader(format: Format): EntryReader {
     case 'lines':
       return linesReader(new RegExp(format.entry, 'u'));
     case 'log4net-xml':
-      return xmlReader('event', (node, attrs) => ({
-        ts: attrs.timestamp ?? '',
-        level: attrs.level ?? '',
-        message: text(node.message),
-        fields: { ...attrs, ...properties(node.properties ?? node['log4net:properties']) },
-        exception: firstLine(text(node.exception ?? node['log4net:exception'])) || undefined,
+      return xmlReader('event', (node) => ({
+        ts: node.attrs.timestamp ?? '',
+        level: node.attrs.level ?? '',
+        message: child(node, 'message')?.text ?? '',
+        fields: { ...node.attrs, ...properties(child(node, 'properties')) },
+        exception: firstLine(child(node, 'exception')?.text ?? '') || undefined,
       }));
     case 'xml-records':
-      return xmlReader('record', (_node, attrs) => ({
-        ts: attrs.timestamp ?? '',
+      return xmlReader('record', (node) => ({
+        ts: node.attrs.timestamp ?? '',
         level: '',
         message: '',
-        fields: attrs,
+        fields: node.attrs,
       }));
   }
 }
@@ -70,67 +70,32 @@ function groupNames(re: RegExp): string[] {
   return [...re.source.matchAll(/\(\?<([A-Za-z_$][\w$]*)>/g)].map((m) => m[1]!);
 }
 
-type XmlNode = Record<string, unknown>;
-const ATTRS = '$attrs';
-
-const xml = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: '',
-  attributesGroupName: ATTRS,
-  parseTagValue: false,
-  parseAttributeValue: false,
-  trimValues: false,
-  processEntities: true,
-  // Entity expansion is the XML bomb's door; log files have no business declaring any.
-  htmlEntities: false,
-});
-
-function xmlReader(
-  tag: string,
-  toEntry: (node: XmlNode, attrs: Record<string, string>) => ParsedEntry,
-): EntryReader {
+function xmlReader(tag: string, toEntry: (node: XmlElement) => ParsedEntry): EntryReader {
   const start = new RegExp(`^\\s*<(?:log4net:)?${tag}[\\s/>]`);
   const end = new RegExp(`(?:</(?:log4net:)?${tag}>|^\\s*<(?:log4net:)?${tag}\\b[^>]*/>)\\s*$`);
   return {
     frame: { startsEntry: (line) => start.test(line), endsEntry: (line) => end.test(line) },
     read(lines) {
-      const source = lines.join('\n');
       if (!end.test(lines[lines.length - 1] ?? '')) return `truncated <${tag}> element`;
-      let doc: XmlNode;
-      try {
-        doc = xml.parse(source) as XmlNode;
-      } catch (err) {
-        return `malformed XML: ${(err as Error).message.split('\n')[0]}`;
-      }
-      const node = doc[tag] ?? doc[`log4net:${tag}`];
-      if (typeof node !== 'object' || node === null) return `no <${tag}> element`;
-      return toEntry(node as XmlNode, attributes((node as XmlNode)[ATTRS]));
+      const node = readElement(lines.join('\n'));
+      if (typeof node === 'string') return node;
+      if (node.name !== tag && node.name !== `log4net:${tag}`) return `no <${tag}> element`;
+      return toEntry(node);
     },
   };
 }
 
-function text(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (typeof value === 'object' && value !== null && '#text' in value)
-    return text((value as XmlNode)['#text']);
-  return '';
-}
-
-function attributes(group: unknown): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (typeof group !== 'object' || group === null) return out;
-  for (const [key, value] of Object.entries(group)) if (typeof value === 'string') out[key] = value;
-  return out;
+/** log4net writes its elements with or without the `log4net:` prefix. */
+function child(node: XmlElement | undefined, name: string): XmlElement | undefined {
+  return node?.children.find((c) => c.name === name || c.name === `log4net:${name}`);
 }
 
 /** log4net `<properties><data name="..." value="..."/></properties>` as plain fields. */
-function properties(node: unknown): Record<string, string> {
-  const data =
-    (node as XmlNode | undefined)?.data ?? (node as XmlNode | undefined)?.['log4net:data'];
-  const list = Array.isArray(data) ? data : data ? [data] : [];
+function properties(node: XmlElement | undefined): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const d of list as XmlNode[]) {
-    const { name, value } = attributes(d?.[ATTRS]);
+  for (const data of node?.children ?? []) {
+    if (data.name !== 'data' && data.name !== 'log4net:data') continue;
+    const { name, value } = data.attrs;
     if (name !== undefined && value !== undefined) out[name] = value;
   }
   return out;
