@@ -72,11 +72,21 @@ function groupNames(re: RegExp): string[] {
 
 function xmlReader(tag: string, toEntry: (node: XmlElement) => ParsedEntry): EntryReader {
   const start = new RegExp(`^\\s*<(?:log4net:)?${tag}[\\s/>]`);
-  const end = new RegExp(`(?:</(?:log4net:)?${tag}>|^\\s*<(?:log4net:)?${tag}\\b[^>]*/>)\\s*$`);
+  // Plain string tests before the pattern: this runs on every line of every XML log.
+  const [close, prefixedClose] = [`</${tag}>`, `</log4net:${tag}>`];
+  const selfClosing = new RegExp(`^\\s*<(?:log4net:)?${tag}\\b[^>]*/>$`);
+  const endsEntry = (line: string) => {
+    const text = line.trimEnd();
+    return (
+      text.endsWith(close) ||
+      text.endsWith(prefixedClose) ||
+      (text.endsWith('/>') && selfClosing.test(text))
+    );
+  };
   return {
-    frame: { startsEntry: (line) => start.test(line), endsEntry: (line) => end.test(line) },
+    frame: { startsEntry: (line) => start.test(line), endsEntry },
     read(lines) {
-      if (!end.test(lines[lines.length - 1] ?? '')) return `truncated <${tag}> element`;
+      if (!endsEntry(lines[lines.length - 1] ?? '')) return `truncated <${tag}> element`;
       const node = readElement(lines.join('\n'));
       if (typeof node === 'string') return node;
       if (node.name !== tag && node.name !== `log4net:${tag}`) return `no <${tag}> element`;

@@ -70,80 +70,97 @@ function fromOrdered(node: unknown): XmlElement | null {
   return element;
 }
 
-const NAME = /[A-Za-z_][\w.:-]*/y;
-const ATTRIBUTE =
-  /[ \t\r\n]+([A-Za-z_][\w.:-]*)[ \t\r\n]*=[ \t\r\n]*(?:"([^"<&]*(?:&[a-z]+;[^"<&]*)*)"|'([^'<&]*(?:&[a-z]+;[^'<&]*)*)')/y;
-const TAG_END = /[ \t\r\n]*(\/?)>/y;
-const TEXT = /[^<&]*(?:&[a-z]+;[^<&]*)*/y;
 const ENTITY = /&([a-z]+);/g;
+const STRAY_AMPERSAND = /&(?![a-z]+;)/;
 const ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
 /** Deeper than any log layout: a bound on recursion for hostile input. */
 const MAX_DEPTH = 8;
+const [LT, GT, SLASH, EQUALS, DOUBLE, SINGLE] = ['<', '>', '/', '=', '"', "'"].map((c) =>
+  c.charCodeAt(0),
+);
+
+// The text being read and the position in it: one read at a time, plain scanning with
+// indexOf and char codes (regular expressions with captures were slower by half).
+let src = '';
+let pos = 0;
 
 /** The one element that `source` consists of (blanks around it allowed), or null. */
 export function readPlainElement(source: string): XmlElement | null {
-  const start = skipBlanks(source, 0);
-  const parsed = element(source, start, 0);
-  if (!parsed || skipBlanks(source, parsed.end) !== source.length) return null;
-  return parsed.element;
+  src = source;
+  pos = skipBlanks(0);
+  const root = element(0);
+  const whole = root !== null && skipBlanks(pos) === source.length;
+  src = '';
+  return whole ? root : null;
 }
 
-function element(
-  source: string,
-  at: number,
-  depth: number,
-): { element: XmlElement; end: number } | null {
-  if (depth > MAX_DEPTH || source.charCodeAt(at) !== 0x3c /* < */) return null;
-  NAME.lastIndex = at + 1;
-  const name = NAME.exec(source)?.[0];
-  if (!name) return null;
-  let pos = NAME.lastIndex;
+function element(depth: number): XmlElement | null {
+  if (depth > MAX_DEPTH || src.charCodeAt(pos) !== LT) return null;
+  const nameStart = pos + 1;
+  pos = nameEnd(nameStart);
+  if (pos === nameStart) return null;
+  const name = src.slice(nameStart, pos);
   const attrs: Record<string, string> = {};
   for (;;) {
-    ATTRIBUTE.lastIndex = pos;
-    const m = ATTRIBUTE.exec(source);
-    if (!m) break;
-    const value = decodeEntities(m[2] ?? m[3]!);
-    // A repeated attribute is not well-formed XML: the full parser says so.
-    if (value === null || Object.hasOwn(attrs, m[1]!)) return null;
-    attrs[m[1]!] = value;
-    pos = ATTRIBUTE.lastIndex;
-  }
-  TAG_END.lastIndex = pos;
-  const end = TAG_END.exec(source);
-  if (!end) return null;
-  pos = TAG_END.lastIndex;
-  const result: XmlElement = { name, attrs, children: [], text: '' };
-  if (end[1] === '/') return { element: result, end: pos };
-
-  const texts: string[] = [];
-  for (;;) {
-    TEXT.lastIndex = pos;
-    const raw = TEXT.exec(source)![0];
-    pos += raw.length;
-    if (raw.length > 0) {
-      const text = decodeEntities(raw);
-      if (text === null) return null;
-      texts.push(text);
+    const next = skipBlanks(pos);
+    const c = src.charCodeAt(next);
+    if (c === GT) {
+      pos = next + 1;
+      break;
     }
-    if (source.charCodeAt(pos) !== 0x3c) return null; // a stray `&` or the end of the text
-    if (source.charCodeAt(pos + 1) === 0x2f /* / */) break;
-    const child = element(source, pos, depth + 1);
-    if (!child) return null;
-    result.children.push(child.element);
-    pos = child.end;
+    if (c === SLASH) {
+      if (src.charCodeAt(next + 1) !== GT) return null;
+      pos = next + 2;
+      return { name, attrs, children: [], text: '' };
+    }
+    // An attribute, after at least one blank.
+    if (next === pos) return null;
+    const keyEnd = nameEnd(next);
+    if (keyEnd === next) return null;
+    const key = src.slice(next, keyEnd);
+    let at = skipBlanks(keyEnd);
+    if (src.charCodeAt(at) !== EQUALS) return null;
+    at = skipBlanks(at + 1);
+    const quote = src.charCodeAt(at);
+    if (quote !== DOUBLE && quote !== SINGLE) return null;
+    const close = src.indexOf(quote === DOUBLE ? '"' : "'", at + 1);
+    if (close < 0) return null;
+    const raw = src.slice(at + 1, close);
+    const value = raw.includes('<') ? null : plainText(raw);
+    // A repeated attribute is not well-formed XML: the full parser says what it makes of it.
+    if (value === null || Object.hasOwn(attrs, key)) return null;
+    attrs[key] = value;
+    pos = close + 1;
   }
-  const close = `</${name}`;
-  if (!source.startsWith(close, pos)) return null;
-  TAG_END.lastIndex = pos + close.length;
-  const closed = TAG_END.exec(source);
-  if (!closed || closed[1] === '/') return null;
-  result.text = texts.join('');
-  return { element: result, end: TAG_END.lastIndex };
+
+  const children: XmlElement[] = [];
+  let text = '';
+  for (;;) {
+    const lt = src.indexOf('<', pos);
+    if (lt < 0) return null;
+    if (lt > pos) {
+      const part = plainText(src.slice(pos, lt));
+      if (part === null) return null;
+      text += part;
+    }
+    pos = lt;
+    if (src.charCodeAt(lt + 1) === SLASH) break;
+    const child = element(depth + 1);
+    if (!child) return null;
+    children.push(child);
+  }
+  pos += 2;
+  if (!src.startsWith(name, pos)) return null;
+  pos = skipBlanks(pos + name.length);
+  if (src.charCodeAt(pos) !== GT) return null;
+  pos++;
+  return { name, attrs, children, text };
 }
 
-function decodeEntities(raw: string): string | null {
+/** `raw` with the predefined entities decoded, or null for any other `&`. */
+function plainText(raw: string): string | null {
   if (!raw.includes('&')) return raw;
+  if (STRAY_AMPERSAND.test(raw)) return null;
   let unknown = false;
   const text = raw.replace(ENTITY, (whole, name: string) => {
     if (Object.hasOwn(ENTITIES, name)) return ENTITIES[name]!;
@@ -153,9 +170,34 @@ function decodeEntities(raw: string): string | null {
   return unknown ? null : text;
 }
 
-function skipBlanks(source: string, at: number): number {
+/** Where an XML name starting at `at` ends (`at` itself when there is none). */
+function nameEnd(at: number): number {
+  const first = src.charCodeAt(at);
+  if (!(isLetter(first) || first === 0x5f /* _ */)) return at;
+  let end = at + 1;
   for (;;) {
-    const c = source.charCodeAt(at);
+    const c = src.charCodeAt(end);
+    // Letters, digits, _ . : -
+    if (
+      isLetter(c) ||
+      (c >= 0x30 && c <= 0x39) ||
+      c === 0x5f ||
+      c === 0x2e ||
+      c === 0x3a ||
+      c === 0x2d
+    )
+      end++;
+    else return end;
+  }
+}
+
+function isLetter(c: number): boolean {
+  return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+}
+
+function skipBlanks(at: number): number {
+  for (;;) {
+    const c = src.charCodeAt(at);
     if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return at;
     at++;
   }
