@@ -4,6 +4,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { digestAuthorization, isSupportedAlgorithm, parseDigestChallenge } from './digest.ts';
+import { secureContextFor } from '../tls.ts';
 import { ProxyError } from './errors.ts';
 import {
   HINT_PROXY,
@@ -124,7 +125,7 @@ function connectToProxy(
             host,
             port,
             servername: net.isIP(host) ? undefined : host,
-            ca,
+            ...(ca ? { secureContext: secureContextFor(ca) } : {}),
             minVersion: 'TLSv1.2',
           })
         : net.connect({ host, port });
