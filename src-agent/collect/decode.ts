@@ -39,11 +39,49 @@ export function detectEncoding(head: Buffer, fallback: string): Encoding {
 
 /** Invalid bytes become U+FFFD: counted by the caller, never fatal. */
 export function decode(bytes: Buffer, encoding: Encoding): string {
-  if (encoding.name === 'utf8' || encoding.name === 'utf-8') return bytes.toString('utf8');
+  if (isUtf8(encoding)) return bytes.toString('utf8');
+  const nearLatin1 = isSingleByte(encoding) ? latin1Differences(encoding.name) : null;
+  if (nearLatin1) {
+    const text = bytes.toString('latin1');
+    return nearLatin1.bytes
+      ? text.replace(nearLatin1.bytes, (c) => nearLatin1.chars[c.charCodeAt(0)]!)
+      : text;
+  }
   const text = iconv.decode(bytes, encoding.name, { stripBOM: false });
   // UTF-16 decoders pass lone surrogates through: invalid input like any other, and text
   // that cannot be sent as UTF-8. The check is native and quick; the repair is rare.
   return text.isWellFormed() ? text : text.toWellFormed();
+}
+
+interface Latin1Differences {
+  /** Matches the (Latin-1 decoded) bytes this code page reads differently, or null if none. */
+  bytes: RegExp | null;
+  /** The code page's character for each byte, from iconv-lite. */
+  chars: string;
+}
+
+/** Above this many, a code page is not Latin-1 with a few changes (cp1251 is not; cp1252 is). */
+const MAX_DIFFERENCES = 48;
+const latin1Like = new Map<string, Latin1Differences | null>();
+
+/**
+ * How a single-byte code page differs from Latin-1, where it differs in few bytes. Such text
+ * is decoded natively as Latin-1 and the few bytes are swapped, which is several times faster
+ * than iconv-lite's per-byte loop; the characters themselves still come from iconv-lite.
+ */
+function latin1Differences(name: string): Latin1Differences | null {
+  if (latin1Like.has(name)) return latin1Like.get(name)!;
+  const chars = iconv.decode(ALL_BYTES, name);
+  const differing: string[] = [];
+  for (let byte = 0; byte < 256; byte++) {
+    if (chars.charCodeAt(byte) !== byte) differing.push(`\\x${byte.toString(16).padStart(2, '0')}`);
+  }
+  const result =
+    differing.length > MAX_DIFFERENCES
+      ? null
+      : { bytes: differing.length > 0 ? new RegExp(`[${differing.join('')}]`, 'g') : null, chars };
+  latin1Like.set(name, result);
+  return result;
 }
 
 const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
@@ -54,7 +92,7 @@ const singleByte = new Map<string, boolean>();
  * (not EBCDIC): text offsets then equal byte offsets, and lines split the same either way.
  */
 export function isSingleByte(encoding: Encoding): boolean {
-  if (encoding.unit !== 1 || /^utf-?8$/i.test(encoding.name)) return false;
+  if (encoding.unit !== 1 || isUtf8(encoding)) return false;
   let known = singleByte.get(encoding.name);
   if (known === undefined) {
     const text = iconv.decode(ALL_BYTES, encoding.name);
@@ -62,4 +100,8 @@ export function isSingleByte(encoding: Encoding): boolean {
     singleByte.set(encoding.name, known);
   }
   return known;
+}
+
+export function isUtf8(encoding: Encoding): boolean {
+  return /^utf-?8$/i.test(encoding.name);
 }

@@ -1,6 +1,7 @@
 // Splits raw bytes at line feeds without decoding first, so every line keeps its exact
 // byte offset in the file: the offset the tail cursor stores.
-import { decode, isSingleByte, type Encoding } from './decode.ts';
+import { isAscii } from 'node:buffer';
+import { decode, isSingleByte, isUtf8, type Encoding } from './decode.ts';
 import type { Line } from './entries.ts';
 
 export interface RawLine {
@@ -61,7 +62,10 @@ export interface DecodedLines {
 
 /** Complete lines of `chunk` (at file offset `base`) as text, with their byte ranges. */
 export function decodeLines(chunk: Buffer, base: number, encoding: Encoding): DecodedLines {
-  if (isSingleByte(encoding)) return decodeSingleByte(chunk, base, encoding);
+  // Pure ASCII is one byte per character in UTF-8 too (a native check; most logs are).
+  if (isSingleByte(encoding) || (isUtf8(encoding) && isAscii(chunk))) {
+    return decodeSingleByte(chunk, base, encoding);
+  }
   let replacements = 0;
   const lines = splitLines(chunk, base, encoding).map((raw) => {
     const text = decode(raw.bytes, encoding);
