@@ -9,7 +9,12 @@ const WINDOWS_PATH =
 const POSIX_HOME = /(?:\/home|\/Users)\/[^\s"'<>|]+/g;
 const USER_ATTR = /\b(?:user(?:name)?|login|account)\s*[=:]\s*("[^"]*"|'[^']*'|\S+)/gi;
 
+// Every pattern above needs one of these characters: most values ("Ready", "Beam On") have
+// none and skip the three replacements.
+const MAY_REDACT = /[\\/:=]/;
+
 export function redactMessage(text: string): string {
+  if (!MAY_REDACT.test(text)) return text;
   return text
     .replace(WINDOWS_PATH, '<path>')
     .replace(POSIX_HOME, '<path>')

@@ -21,6 +21,12 @@ describe('redactMessage', () => {
     expect(out).toContain('user=<user>');
   });
 
+  it('drops user names after a colon, in every spelling it knows', () => {
+    for (const key of ['user', 'Username', 'login', 'ACCOUNT']) {
+      expect(redactMessage(`session opened, ${key}: jdoe`)).toBe(`session opened, ${key}: <user>`);
+    }
+  });
+
   it('leaves ordinary messages alone', () => {
     const text = 'API_E_REMOTING_EMSERVER_NOT_RUNNING (2030) remoting server not reachable';
     expect(redactMessage(text)).toBe(text);
