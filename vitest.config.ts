@@ -3,6 +3,9 @@ import react from '@vitejs/plugin-react';
 
 export default defineConfig({
   test: {
+    // Once per run, whichever projects run: the tests spawn bin/scopelink-agent.js, which
+    // runs the agent's bundle (out/agent/cli.mjs), built here from the current sources.
+    globalSetup: ['scripts/build-agent.mjs'],
     projects: [
       {
         test: {

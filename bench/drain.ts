@@ -36,11 +36,14 @@ import { SqliteDb } from '../src-agent/outbox/sqlite.ts';
 import { decodeAgentFrame, type Item } from '../src-agent/transport/codec.ts';
 import { ensureTls } from '../src-server/certs.ts';
 import { openStore } from '../src-server/store.ts';
+import { ensureAgentBuilt } from '../scripts/build-agent.mjs';
 import { emLine } from './ingest/generate.ts';
 import { readSourceMaps, summariseProfile, type HotFunction } from './ingest/profile.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const AGENT_BIN = path.join(ROOT, 'bin/scopelink-agent.js');
+// It runs the agent's bundle: built from the current sources here, before anything is timed.
+ensureAgentBuilt();
 const SERVER_BIN = path.join(ROOT, 'bin/scopelink-server.js');
 
 const MB = 1e6;

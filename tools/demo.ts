@@ -6,6 +6,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
+import { buildAgent } from '../scripts/build-agent.mjs';
 import { readStatusFile } from '../src-agent/status-file.ts';
 import type { StatusSnapshot } from '../src-agent/status.ts';
 import { startServer, type RunningServer } from '../src-server/server.ts';
@@ -62,6 +63,8 @@ interface RunningAgent {
 }
 
 async function main(): Promise<void> {
+  // The agent runs from its bundle: built from the current sources.
+  buildAgent();
   const port = Number(process.env.SCOPELINK_DEMO_PORT ?? 8443);
   // A fresh start each time: the demo shows a first connection and a backfill.
   await rm(demoDir, { recursive: true, force: true });

@@ -6,9 +6,12 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sqlite3 from 'sqlite3';
+import { ensureAgentBuilt } from '../../scripts/build-agent.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const AGENT_BIN = path.join(ROOT, 'bin/scopelink-agent.js');
+// It runs the agent's bundle: built from the current sources here, before anything is timed.
+ensureAgentBuilt();
 
 /** Nothing listens here: the agent keeps retrying, which costs ingest nothing. */
 const UNUSED_SERVER = 'wss://127.0.0.1:9/agent/v1';

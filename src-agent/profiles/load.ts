@@ -4,8 +4,14 @@ import { fileURLToPath } from 'node:url';
 import type { DeviceKind } from '../transport/codec.ts';
 import { profileSchema, type Profile } from './schema.ts';
 
-/** The profiles shipped with the agent; an administrator may point `profilesDir` elsewhere. */
-export const BUILTIN_PROFILES_DIR = path.dirname(fileURLToPath(import.meta.url));
+/**
+ * The profiles shipped with the agent: this folder in the sources, `profiles/` beside the
+ * bundle (out/agent/cli.mjs). An administrator may point `profilesDir` elsewhere.
+ */
+export const BUILTIN_PROFILES_DIR = path.join(
+  path.dirname(fileURLToPath(import.meta.url)),
+  import.meta.url.endsWith('.ts') ? '' : 'profiles',
+);
 
 export class ProfileError extends Error {
   readonly code = 'profile_invalid';

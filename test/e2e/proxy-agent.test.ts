@@ -35,7 +35,7 @@ const ALICE = { name: 'alice', password: 'correct horse 42' };
 const ITEM = 'system.operating_hours';
 /** Lines per delivery test: a few frames' worth, quick to check. */
 const LINES = 20;
-/** The agent's first connection: its start (tsx) plus squid's auth helpers warming up. */
+/** The agent's first connection: its start plus squid's auth helpers warming up. */
 const CONNECT_MS = 20_000;
 /** From the last line written to the item stored, with room for one reconnect backoff. */
 const DELIVER_MS = 20_000;

@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+// `npm run build:agent`: the headless agent as one ES module, out/agent/cli.mjs, bundled
+// from src-agent/cli.ts by esbuild, with its source map and the built-in device profiles
+// beside it (out/agent/profiles/*.json). bin/scopelink-agent.js runs that file: no
+// TypeScript compiled at start-up. The npm dependencies stay outside the bundle and load
+// from node_modules (sqlite3 and keytar are native).
+//
+// The test run (vitest's globalSetup), the demo and the benches build first, so that
+// whatever spawns the agent runs the current sources. Files are replaced by rename, so an
+// agent that starts meanwhile sees either the old bundle or the new one, never a half.
+import { buildSync } from 'esbuild';
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const AGENT_BUNDLE = path.join(root, 'out/agent/cli.mjs');
+const outDir = path.dirname(AGENT_BUNDLE);
+const profilesSrc = path.join(root, 'src-agent/profiles');
+const profilesOut = path.join(outDir, 'profiles');
+
+/** Builds out/agent; synchronous (about 0.3 s), so that a synchronous spawner can call it. */
+export function buildAgent() {
+  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+  const result = buildSync({
+    absWorkingDir: root,
+    entryPoints: ['src-agent/cli.ts'],
+    outfile: AGENT_BUNDLE,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    // A package also covers its subpaths (`zod/v4`, `pino/file`).
+    external: [
+      ...Object.keys(pkg.dependencies ?? {}),
+      ...Object.keys(pkg.optionalDependencies ?? {}),
+    ],
+    // Stack traces point at the TypeScript sources (the bin turns source maps on); the
+    // sources themselves stay out of the map.
+    sourcemap: 'linked',
+    sourcesContent: false,
+    legalComments: 'none',
+    logLevel: 'warning',
+    write: false,
+  });
+  mkdirSync(profilesOut, { recursive: true });
+  for (const file of result.outputFiles) replace(file.path, file.contents);
+  const profiles = readdirSync(profilesSrc).filter((f) => f.endsWith('.json'));
+  for (const name of profiles) {
+    replace(path.join(profilesOut, name), readFileSync(path.join(profilesSrc, name)));
+  }
+  // A profile removed from the sources is removed from the build too.
+  for (const name of readdirSync(profilesOut)) {
+    if (name.endsWith('.json') && !profiles.includes(name)) {
+      rmSync(path.join(profilesOut, name), { force: true });
+    }
+  }
+}
+
+function replace(file, contents) {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, contents);
+  renameSync(tmp, file);
+}
+
+let built = false;
+
+/** buildAgent() the first time it is called in this process, nothing after. */
+export function ensureAgentBuilt() {
+  if (built) return;
+  buildAgent();
+  built = true;
+}
+
+/** vitest's globalSetup: one build per test run, before any test spawns the agent. */
+export function setup() {
+  buildAgent();
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  buildAgent();
+}
