@@ -1,12 +1,15 @@
 // XML entries (log4net events, records) as one small tree shape, read by a quick reader
 // for the plain XML these logs are written in, with fast-xml-parser for everything else.
 //
-// The quick reader takes elements, attributes, text and the five predefined entities,
+// The quick reader takes elements, attributes, text, CDATA and the five predefined entities,
 // nothing more: fast-xml-parser per entry was four fifths of the agent's time on ZEN logs.
-// Whatever falls outside that subset (CDATA, character references, comments, processing
+// Whatever falls outside that subset (character references, comments, processing
 // instructions) returns null and goes to the full parser, so the quick reader only ever
-// has to agree with it, never be complete; a property test holds it to that.
-import { XMLParser } from 'fast-xml-parser';
+// has to agree with it, never be complete; a property test holds it to that. The full
+// parser is loaded when first needed: most logs never need it, and loading it is a tenth
+// of the agent's start-up.
+import { createRequire } from 'node:module';
+import type * as Fxp from 'fast-xml-parser';
 
 export interface XmlElement {
   name: string;
@@ -25,7 +28,7 @@ export function readElement(source: string): XmlElement | string {
 export function parseFully(source: string): XmlElement | string {
   let doc: unknown[];
   try {
-    doc = full.parse(source) as unknown[];
+    doc = fullParser().parse(source) as unknown[];
   } catch (err) {
     return `malformed XML: ${(err as Error).message.split('\n')[0]}`;
   }
@@ -33,17 +36,24 @@ export function parseFully(source: string): XmlElement | string {
   return root ?? 'no element';
 }
 
-const full = new XMLParser({
-  preserveOrder: true,
-  ignoreAttributes: false,
-  attributeNamePrefix: '',
-  parseTagValue: false,
-  parseAttributeValue: false,
-  trimValues: false,
-  processEntities: true,
-  // Entity expansion is the XML bomb's door; log files have no business declaring any.
-  htmlEntities: false,
-});
+let full: Fxp.XMLParser | null = null;
+
+function fullParser(): Fxp.XMLParser {
+  if (full) return full;
+  const { XMLParser } = createRequire(import.meta.url)('fast-xml-parser') as typeof Fxp;
+  full = new XMLParser({
+    preserveOrder: true,
+    ignoreAttributes: false,
+    attributeNamePrefix: '',
+    parseTagValue: false,
+    parseAttributeValue: false,
+    trimValues: false,
+    processEntities: true,
+    // Entity expansion is the XML bomb's door; log files have no business declaring any.
+    htmlEntities: false,
+  });
+  return full;
+}
 
 type Ordered = Record<string, unknown>;
 
@@ -70,6 +80,8 @@ function fromOrdered(node: unknown): XmlElement | null {
   return element;
 }
 
+const CDATA_OPEN = '<![CDATA[';
+const CDATA_CLOSE = ']]>';
 const ENTITY = /&([a-z]+);/g;
 const STRAY_AMPERSAND = /&(?![a-z]+;)/;
 const ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
@@ -144,6 +156,13 @@ function element(depth: number): XmlElement | null {
       text += part;
     }
     pos = lt;
+    if (src.startsWith(CDATA_OPEN, lt)) {
+      const end = src.indexOf(CDATA_CLOSE, lt + CDATA_OPEN.length);
+      if (end < 0) return null;
+      text += src.slice(lt + CDATA_OPEN.length, end);
+      pos = end + CDATA_CLOSE.length;
+      continue;
+    }
     if (src.charCodeAt(lt + 1) === SLASH) break;
     const child = element(depth + 1);
     if (!child) return null;
