@@ -75,6 +75,9 @@ export class Store {
   // transaction never interleaves with another's.
   constructor(private readonly db: SqliteDb) {}
 
+  private waiting: WaitingBatch[] = [];
+  private committing: Promise<void> | null = null;
+
   /**
    * Registers a device, or replaces its token when it exists. Returns the token.
    * Rejects an unusable id or token with a RangeError.
@@ -135,32 +138,55 @@ export class Store {
   }
 
   /**
-   * Stores a batch in one transaction; seqs already stored are skipped, not overwritten.
-   * Resolves after COMMIT with the batch's highest seq, the value an ack may carry.
+   * Stores a batch; seqs already stored are skipped, not overwritten. Resolves after the
+   * COMMIT that holds it with the batch's highest seq, the value an ack may carry.
    */
-  async storeItems(device: string, stream: string, items: readonly Item[]): Promise<number> {
-    if (items.length === 0) throw new Error('storeItems needs at least one item');
+  storeItems(device: string, stream: string, items: readonly Item[]): Promise<number> {
+    if (items.length === 0) return Promise.reject(new Error('storeItems needs at least one item'));
     const highest = Math.max(...items.map((item) => item.seq));
-    const receivedAt = now();
-    await this.db.transaction(async (tx) => {
-      // One statement per frame: the items travel as one JSON array, which keeps a
-      // 500-item frame to a single round trip into SQLite.
-      await tx.run(
-        `INSERT OR IGNORE INTO items
-           (device_id, stream, seq, ts, source, name, value, unit, kind, attrs, received_at)
-         SELECT ?, ?, value ->> '$.seq', value ->> '$.ts', value ->> '$.source', value ->> '$.name',
-                value -> '$.value', value ->> '$.unit', value ->> '$.kind', value -> '$.attrs', ?
-         FROM json_each(?)`,
-        [device, stream, receivedAt, JSON.stringify(items)],
-      );
-      await tx.run(
-        `INSERT INTO streams (device_id, stream, acked_seq) VALUES (?, ?, ?)
-         ON CONFLICT (device_id, stream) DO UPDATE SET acked_seq = max(acked_seq, excluded.acked_seq)`,
-        [device, stream, highest],
-      );
-      await tx.run('UPDATE devices SET last_seen_at = ? WHERE id = ?', [receivedAt, device]);
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ device, stream, items, highest, done: resolve, fail: reject });
+      if (!this.committing) this.committing = this.commitWaiting();
     });
-    return highest;
+  }
+
+  /**
+   * Group commit: batches that arrive while a COMMIT is on its way to the disk share the next
+   * one. With synchronous = FULL each COMMIT waits for the disk, and a commit per frame made
+   * that wait the server's limit.
+   */
+  private async commitWaiting(): Promise<void> {
+    while (this.waiting.length > 0) {
+      const group = this.waiting.splice(0);
+      const receivedAt = now();
+      try {
+        await this.db.transaction(async (tx) => {
+          for (const { device, stream, items, highest } of group) {
+            // One statement per frame: the items travel as one JSON array, which keeps a
+            // 500-item frame to a single round trip into SQLite.
+            await tx.run(
+              `INSERT OR IGNORE INTO items
+                 (device_id, stream, seq, ts, source, name, value, unit, kind, attrs, received_at)
+               SELECT ?, ?, value ->> '$.seq', value ->> '$.ts', value ->> '$.source',
+                      value ->> '$.name', value -> '$.value', value ->> '$.unit',
+                      value ->> '$.kind', value -> '$.attrs', ?
+               FROM json_each(?)`,
+              [device, stream, receivedAt, JSON.stringify(items)],
+            );
+            await tx.run(
+              `INSERT INTO streams (device_id, stream, acked_seq) VALUES (?, ?, ?)
+               ON CONFLICT (device_id, stream) DO UPDATE SET acked_seq = max(acked_seq, excluded.acked_seq)`,
+              [device, stream, highest],
+            );
+            await tx.run('UPDATE devices SET last_seen_at = ? WHERE id = ?', [receivedAt, device]);
+          }
+        });
+        for (const batch of group) batch.done(batch.highest);
+      } catch (error) {
+        for (const batch of group) batch.fail(error);
+      }
+    }
+    this.committing = null;
   }
 
   /** Items in the order they were received; with `limit`, only the latest `limit` of them. */
@@ -187,6 +213,15 @@ export class Store {
   close(): Promise<void> {
     return this.db.close();
   }
+}
+
+interface WaitingBatch {
+  device: string;
+  stream: string;
+  items: readonly Item[];
+  highest: number;
+  done: (highest: number) => void;
+  fail: (error: unknown) => void;
 }
 
 interface ItemRow {

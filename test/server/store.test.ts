@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { SqliteDb } from '../../src-agent/outbox/sqlite.ts';
 import type { Item } from '../../src-agent/transport/codec.ts';
 import { openStore, type Store } from '../../src-server/store.ts';
 
@@ -66,6 +67,21 @@ describe('store', () => {
 
     expect(await Promise.all(batches)).toEqual([11, 21, 31, 41]);
     expect(await store.listItems()).toHaveLength(8);
+  });
+
+  it('commits the batches that arrive during a commit together, in one transaction', async () => {
+    const transactions = vi.spyOn(SqliteDb.prototype, 'transaction');
+    try {
+      const first = store.storeItems('EM-1', stream, [item(1)]);
+      // These arrive while the first one's COMMIT is under way.
+      const later = [2, 3, 4, 5].map((n) => store.storeItems('EM-1', stream, [item(n)]));
+      expect(await Promise.all([first, ...later])).toEqual([1, 2, 3, 4, 5]);
+      expect(transactions).toHaveBeenCalledTimes(2);
+      expect(await store.ackedSeq('EM-1', stream)).toBe(5);
+      expect((await store.listItems()).map((stored) => stored.seq)).toEqual([1, 2, 3, 4, 5]);
+    } finally {
+      transactions.mockRestore();
+    }
   });
 
   it('round-trips values, units and attrs, and omits what was absent', async () => {
