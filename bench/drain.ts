@@ -902,7 +902,8 @@ async function countServerItems(serverDir: string): Promise<number> {
   const store = await openReadOnly(path.join(serverDir, 'server.db'));
   try {
     const row = await store.get<{ n: number }>(
-      'SELECT count(*) AS n FROM items WHERE device_id = ?',
+      `SELECT count(*) AS n FROM items
+       WHERE stream_id IN (SELECT id FROM streams WHERE device_id = ?)`,
       [DEVICE_ID],
     );
     return row?.n ?? 0;

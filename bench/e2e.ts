@@ -247,8 +247,9 @@ async function measure(
     let afterRow = 0;
     while (found < total && !quiet()) {
       const rows = await store.all<{ row: number; value: string; received_at: string }>(
-        `SELECT rowid AS row, value, received_at FROM items
-         WHERE device_id = ? AND rowid > ? ORDER BY rowid`,
+        `SELECT rowid AS row, body -> '$.value' AS value, received_at FROM items
+         WHERE stream_id IN (SELECT id FROM streams WHERE device_id = ?) AND rowid > ?
+         ORDER BY rowid`,
         [DEVICE_ID, afterRow],
       );
       const now = performance.now();

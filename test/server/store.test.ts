@@ -84,6 +84,21 @@ describe('store', () => {
     }
   });
 
+  it('leaves a database of the earlier layout unchanged and says so', async () => {
+    await store.close();
+    const file = path.join(dir, 'server.db');
+    const old = await SqliteDb.open(file);
+    await old.exec(`DROP TABLE items;
+      CREATE TABLE items (device_id TEXT NOT NULL, stream TEXT NOT NULL, seq INTEGER NOT NULL,
+        ts TEXT NOT NULL, received_at TEXT NOT NULL);
+      INSERT INTO items VALUES ('EM-1', 's', 1, '2026-11-30T08:00:00Z', '2026-11-30T08:00:01Z');`);
+    await old.close();
+    await expect(openStore(dir)).rejects.toThrow(/earlier build .* left unchanged/);
+    const reopened = await SqliteDb.open(file);
+    expect(await reopened.get('SELECT count(*) AS n FROM items')).toEqual({ n: 1 });
+    await reopened.close();
+  });
+
   it('round-trips values, units and attrs, and omits what was absent', async () => {
     const error: Item = {
       seq: 9,
