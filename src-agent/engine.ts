@@ -21,6 +21,7 @@ import { Session } from './transport/session.ts';
 import { trustAnchors } from './transport/tls.ts';
 import { resolveRoutes } from './transport/proxy/routes.ts';
 import { AGENT_VERSION } from './version.ts';
+import { releaseMemory } from './memory.ts';
 
 export interface EngineOptions {
   log?: Logger;
@@ -163,6 +164,7 @@ export class Engine {
     this.collector = new Collector(sources, this.outbox, log.child({ part: 'collect' }), {
       pollIntervalMs: config.collect.pollIntervalSec * 1000,
       backfill: config.collect.backfill,
+      releaseMemory,
     });
     this.session.start();
     // The first scan (a backfill may take minutes) runs on: start() returns, so that the

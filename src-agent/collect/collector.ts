@@ -40,7 +40,12 @@ export interface CollectorOptions {
   /** How long an entry at the end of a file waits for continuation lines. */
   settleMs?: number;
   now?: () => number;
+  /** Called once the files are read to their ends after a large read (a backfill). */
+  releaseMemory?: () => void;
 }
+
+/** After reading this much, catching up is worth a full garbage collection. */
+export const RELEASE_AFTER_BYTES = 32 * 1024 * 1024;
 
 interface SourceState {
   spec: ProfileSource;
@@ -72,6 +77,7 @@ export class Collector {
   private stopped = true;
   private readonly settleMs: number;
   private readonly now: () => number;
+  private readSinceRelease = 0;
   /** The outbox refused a write: reading waits (cursors stay put) until a write succeeds. */
   storageError: StorageError | null = null;
 
@@ -162,6 +168,10 @@ export class Collector {
       const batch = [...this.dirty];
       this.dirty.clear();
       for (const source of batch) await this.scanSource(source);
+    }
+    if (this.readSinceRelease >= RELEASE_AFTER_BYTES && !this.stopped) {
+      this.readSinceRelease = 0;
+      this.options.releaseMemory?.();
     }
   }
 
@@ -373,6 +383,7 @@ export class Collector {
         const batch = this.prepare(source, target.relPath, pass, cursor);
         await storing;
         if (batch) storing = this.store(source, target.relPath, batch.items, pass.cursor);
+        this.readSinceRelease += Math.max(0, pass.cursor.offset - (cursor?.offset ?? 0));
         cursor = pass.cursor;
         this.trackOpenEntry(source, target.relPath, pass);
         if (pass.atEof || this.stopped) break;

@@ -6,7 +6,11 @@ import os from 'node:os';
 import path from 'node:path';
 import iconv from 'iconv-lite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Collector, type CollectorOptions } from '../../../src-agent/collect/collector.ts';
+import {
+  Collector,
+  RELEASE_AFTER_BYTES,
+  type CollectorOptions,
+} from '../../../src-agent/collect/collector.ts';
 import { resolveSources } from '../../../src-agent/collect/sources.ts';
 import type { SourceOverride } from '../../../src-agent/config/schema.ts';
 import { silentLogger } from '../../../src-agent/log.ts';
@@ -188,4 +192,34 @@ describe('the collector on hostile log files', () => {
     expect(errors).toBeGreaterThan(0);
     expect(['decode_invalid', 'parse_failed']).toContain(lastError?.code);
   }, 30_000);
+});
+
+describe('the collector after a large read', () => {
+  it('asks once for memory to be released when it has caught up, not before', async () => {
+    const sources = resolveSources(await loadProfile('em'), {
+      'em-server': { folder: logs },
+      'smartsem-logs': { enabled: false },
+    });
+    const line = '2025-05-11 08:02:44.263 | INFO  | System   | Operating Hours = 17035.3 Hours\r\n';
+    const lines = Math.ceil((RELEASE_AFTER_BYTES + 1024) / line.length);
+    await writeFile(path.join(logs, 'EM Server.log'), line.repeat(lines));
+    let released = 0;
+    let itemsAtRelease = -1;
+    outbox = await Outbox.open(path.join(dir, 'outbox.db'));
+    collector = new Collector(sources, outbox, silentLogger(), {
+      ...OPTIONS,
+      releaseMemory: () => {
+        released++;
+        itemsAtRelease = outbox!.pending;
+      },
+    });
+    await collector.start();
+    await until('the release', async () => (released > 0 ? true : undefined));
+    // All but the last entry, which waits for possible continuation lines.
+    expect(itemsAtRelease).toBeGreaterThanOrEqual(lines - 1);
+    // Small appends afterwards are no reason for another one.
+    await appendFile(path.join(logs, 'EM Server.log'), line);
+    await until('the appended line', async () => (outbox!.pending > lines ? true : undefined));
+    expect(released).toBe(1);
+  });
 });

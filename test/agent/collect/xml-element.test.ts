@@ -43,7 +43,10 @@ const element: fc.Memo<Generated> = fc.memo((depth) =>
       }),
       quote: fc.constantFrom('"', "'"),
       selfClosing: fc.boolean(),
-      parts: fc.array(depth > 1 ? fc.oneof(text, element(depth - 1)) : text, { maxLength: 3 }),
+      parts: fc.array(
+        depth > 1 ? fc.oneof(text, cdata, element(depth - 1)) : fc.oneof(text, cdata),
+        { maxLength: 3 },
+      ),
       gap: blanks,
     })
     .map(({ name, attrs, quote, selfClosing, parts, gap }): Generated => {
