@@ -24,13 +24,7 @@ export function createReader(format: Format): EntryReader {
     case 'lines':
       return linesReader(new RegExp(format.entry, 'u'));
     case 'log4net-xml':
-      return xmlReader('event', (node) => ({
-        ts: node.attrs.timestamp ?? '',
-        level: node.attrs.level ?? '',
-        message: child(node, 'message')?.text ?? '',
-        fields: { ...node.attrs, ...properties(child(node, 'properties')) },
-        exception: firstLine(child(node, 'exception')?.text ?? '') || undefined,
-      }));
+      return xmlReader('event', log4netEntry);
     case 'xml-records':
       return xmlReader('record', (node) => ({
         ts: node.attrs.timestamp ?? '',
@@ -95,20 +89,38 @@ function xmlReader(tag: string, toEntry: (node: XmlElement) => ParsedEntry): Ent
   };
 }
 
-/** log4net writes its elements with or without the `log4net:` prefix. */
-function child(node: XmlElement | undefined, name: string): XmlElement | undefined {
-  return node?.children.find((c) => c.name === name || c.name === `log4net:${name}`);
+/**
+ * A log4net event: its attributes and `<properties><data name=".." value=".."/>` become the
+ * fields (a property wins over an attribute of the same name). One pass over the children,
+ * which log4net writes with or without the `log4net:` prefix.
+ */
+function log4netEntry(node: XmlElement): ParsedEntry {
+  const { timestamp: ts = '', level = '' } = node.attrs;
+  // The element is this entry's own: its attributes object becomes the fields.
+  const fields = node.attrs;
+  let message = '';
+  let exception: string | undefined;
+  let seenMessage = false;
+  let seenException = false;
+  for (const child of node.children) {
+    const name = unprefixed(child.name);
+    if (name === 'message' && !seenMessage) {
+      seenMessage = true;
+      message = child.text;
+    } else if (name === 'exception' && !seenException) {
+      seenException = true;
+      exception = firstLine(child.text) || undefined;
+    } else if (name === 'properties') {
+      for (const data of child.children) {
+        if (unprefixed(data.name) !== 'data') continue;
+        const { name: key, value } = data.attrs;
+        if (key !== undefined && value !== undefined) fields[key] = value;
+      }
+    }
+  }
+  return { ts, level, message, fields, exception };
 }
 
-/** log4net `<properties><data name="..." value="..."/></properties>` as plain fields. */
-function properties(node: XmlElement | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const data of node?.children ?? []) {
-    if (data.name !== 'data' && data.name !== 'log4net:data') continue;
-    const { name, value } = data.attrs;
-    if (name !== undefined && value !== undefined) out[name] = value;
-  }
-  return out;
-}
+const unprefixed = (name: string) => (name.startsWith('log4net:') ? name.slice(8) : name);
 
 const firstLine = (s: string) => s.split(/\r?\n/, 1)[0]!.trim();

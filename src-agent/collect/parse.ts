@@ -9,10 +9,12 @@ import { parseTimestamp, toLocalIso } from './timestamp.ts';
 
 export const MAX_ENTRY_CHARS = 1024 * 1024;
 
+const NO_PROBLEMS: string[] = [];
+
 export interface ParseOutcome {
   items: NewItem[];
   /** Why the entry (or part of it) could not be read; counted in the source's status. */
-  problems: string[];
+  problems: readonly string[];
 }
 
 export interface SourceParser {
@@ -43,13 +45,18 @@ export function compileSource(source: ProfileSource): SourceParser {
 
   // One entry's output, reused: the emitter is made once, not as a closure per entry.
   let items: NewItem[] = [];
-  let problems: string[] = [];
+  let problems: string[] = NO_PROBLEMS;
   let ts = '';
+  // Most entries have no problem: their list is made on the first one.
+  const problem = (text: string) => {
+    if (problems === NO_PROBLEMS) problems = [];
+    problems.push(text);
+  };
   let fileAttr: { file: string } | undefined;
   const emit: Emit = (target, raw, unitText) => {
     const value = toValue(target, raw);
     if (value === undefined) {
-      problems.push(`${target.name}: "${raw.slice(0, 40)}" is not a number`);
+      problem(`${target.name}: "${raw.slice(0, 40)}" is not a number`);
       return;
     }
     // Own keys only: a unit written "constructor" must not find Object.prototype's.
@@ -67,14 +74,16 @@ export function compileSource(source: ProfileSource): SourceParser {
     frame: { ...reader.frame, maxEntryChars: MAX_ENTRY_CHARS },
     parse(framed, file) {
       items = [];
-      problems = framed.truncated
-        ? [`entry longer than ${MAX_ENTRY_CHARS} characters was cut`]
-        : [];
+      problems = NO_PROBLEMS;
+      if (framed.truncated) problem(`entry longer than ${MAX_ENTRY_CHARS} characters was cut`);
       const parsed = reader.read(framed.lines);
-      if (typeof parsed === 'string') return { items, problems: [...problems, parsed] };
+      if (typeof parsed === 'string') {
+        problem(parsed);
+        return { items, problems };
+      }
       const epochMs = parseTimestamp(parsed.ts, source.timestamp.order, source.timestamp.zone);
       if (Number.isNaN(epochMs)) {
-        problems.push(`unreadable timestamp "${parsed.ts.slice(0, 40)}"`);
+        problem(`unreadable timestamp "${parsed.ts.slice(0, 40)}"`);
         return { items, problems };
       }
       ts = toLocalIso(epochMs);

@@ -36,6 +36,17 @@ describe('log4net-xml', () => {
     });
   });
 
+  it('takes fields from attributes and properties, the time and level from attributes only', () => {
+    const parsed = log4net.read([
+      '<log4net:event timestamp="2025-06-23T08:00:00Z" level="WARN" thread="7">' +
+        '<log4net:message>m</log4net:message><log4net:properties>' +
+        '<log4net:data name="thread" value="main" /><log4net:data name="timestamp" value="x" />' +
+        '<log4net:data name="level" value="DEBUG" /></log4net:properties></log4net:event>',
+    ]) as ParsedEntry;
+    expect(parsed).toMatchObject({ ts: '2025-06-23T08:00:00Z', level: 'WARN', message: 'm' });
+    expect(parsed.fields).toMatchObject({ thread: 'main', timestamp: 'x', level: 'DEBUG' });
+  });
+
   it('decodes entities in plain messages', () => {
     const parsed = log4net.read([
       '<event timestamp="t" level="INFO"><message>a &amp; b &lt;c&gt;</message></event>',

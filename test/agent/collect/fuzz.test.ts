@@ -323,7 +323,7 @@ function parseText(source: CompiledSource, text: string): ParseOutcome {
   });
   const framed = frameLines(lines, source.parser.frame);
   const entries = framed.open ? [...framed.entries, framed.open] : framed.entries;
-  const out: ParseOutcome = { items: [], problems: [] };
+  const out = { items: [] as ParseOutcome['items'], problems: [] as string[] };
   for (const entry of entries) {
     const { items, problems } = source.parser.parse(entry, 'fuzz.log');
     out.items.push(...items);
