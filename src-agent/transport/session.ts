@@ -93,7 +93,7 @@ export class Session extends EventEmitter<SessionEvents> {
 
   constructor(private readonly options: SessionOptions) {
     super();
-    this.window = options.window ?? 32;
+    this.window = options.window ?? 8;
     this.backoff = new Backoff(
       options.retry?.baseMs ?? 1000,
       options.retry?.capMs ?? 5 * 60_000,
