@@ -191,28 +191,12 @@ function plainText(raw: string): string | null {
 
 /** Where an XML name starting at `at` ends (`at` itself when there is none). */
 function nameEnd(at: number): number {
-  const first = src.charCodeAt(at);
-  if (!(isLetter(first) || first === 0x5f /* _ */)) return at;
-  let end = at + 1;
-  for (;;) {
-    const c = src.charCodeAt(end);
-    // Letters, digits, _ . : -
-    if (
-      isLetter(c) ||
-      (c >= 0x30 && c <= 0x39) ||
-      c === 0x5f ||
-      c === 0x2e ||
-      c === 0x3a ||
-      c === 0x2d
-    )
-      end++;
-    else return end;
-  }
+  // test() on a sticky pattern: native scanning, and no match array to allocate.
+  XML_NAME.lastIndex = at;
+  return XML_NAME.test(src) ? XML_NAME.lastIndex : at;
 }
 
-function isLetter(c: number): boolean {
-  return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
-}
+const XML_NAME = /[A-Za-z_][\w.:-]*/y;
 
 function skipBlanks(at: number): number {
   for (;;) {
