@@ -8,33 +8,133 @@ const NUMBERS =
 
 /** Milliseconds since the epoch, or NaN when the text is not a timestamp of this order. */
 export function parseTimestamp(text: string, order: DateOrder, zone: Zone): number {
+  const fixed = order === 'ymd' ? parseFixedWidth(text, zone) : undefined;
+  return fixed ?? parseByPattern(text, order, zone);
+}
+
+/** Any shape NUMBERS takes: the general reading, and the reference for the quick one. */
+export function parseByPattern(text: string, order: DateOrder, zone: Zone): number {
   const m = NUMBERS.exec(text.trim());
   if (!m) return NaN;
   // Plain locals, no arrays: this runs once per log entry.
   const a = Number(m[1]);
   const b = Number(m[2]);
   const c = Number(m[3]);
-  const year = order === 'ymd' ? a : c;
-  const month = order === 'dmy' ? b : order === 'mdy' ? a : b;
-  const day = order === 'ymd' ? c : order === 'mdy' ? b : a;
-  const hour = Number(m[4]);
-  const minute = Number(m[5]);
-  const second = Number(m[6]);
   // Milliseconds are the first three digits of the fraction, so 7-digit .NET ticks truncate.
   const ms = m[7] ? Number(m[7].slice(0, 3).padEnd(3, '0')) : 0;
+  let offset: number | null = null;
+  if (m[8] === 'Z') offset = 0;
+  else if (m[8]) {
+    const digits = m[8].slice(1).replace(':', '');
+    offset =
+      (m[8].startsWith('-') ? -1 : 1) * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2)));
+  }
+  return instant(
+    order === 'ymd' ? a : c,
+    order === 'dmy' ? b : order === 'mdy' ? a : b,
+    order === 'ymd' ? c : order === 'mdy' ? b : a,
+    Number(m[4]),
+    Number(m[5]),
+    Number(m[6]),
+    ms,
+    offset,
+    zone,
+  );
+}
+
+/**
+ * `YYYY-MM-DD[T ]hh:mm:ss[.fff…][Z|±hh:mm|±hhmm]`, read by position: the shape nearly every
+ * log writes, at a third of the pattern's cost. Undefined for anything else.
+ */
+function parseFixedWidth(text: string, zone: Zone): number | undefined {
+  const n = text.length;
+  if (n < 19) return undefined;
+  const year = digits(text, 0, 4);
+  const month = digits(text, 5, 2);
+  const day = digits(text, 8, 2);
+  const hour = digits(text, 11, 2);
+  const minute = digits(text, 14, 2);
+  const second = digits(text, 17, 2);
+  const t = text.charCodeAt(10);
+  if (
+    year < 0 ||
+    month < 0 ||
+    day < 0 ||
+    hour < 0 ||
+    minute < 0 ||
+    second < 0 ||
+    text.charCodeAt(4) !== DASH ||
+    text.charCodeAt(7) !== DASH ||
+    (t !== 0x54 && t !== 0x20) ||
+    text.charCodeAt(13) !== COLON ||
+    text.charCodeAt(16) !== COLON
+  ) {
+    return undefined;
+  }
+  let at = 19;
+  let ms = 0;
+  const point = text.charCodeAt(at);
+  if ((point === 0x2e || point === 0x2c) && isDigit(text.charCodeAt(at + 1))) {
+    at++;
+    // The first three digits are the milliseconds; .NET's further ones are dropped.
+    let used = 0;
+    for (; isDigit(text.charCodeAt(at)); at++) {
+      if (used < 3) {
+        ms = ms * 10 + (text.charCodeAt(at) - 0x30);
+        used++;
+      }
+    }
+    ms *= used === 1 ? 100 : used === 2 ? 10 : 1;
+  }
+  let offset: number | null = null;
+  if (at < n) {
+    const sign = text.charCodeAt(at);
+    if (sign === 0x5a /* Z */ && at + 1 === n) offset = 0;
+    else if (sign === 0x2b /* + */ || sign === DASH) {
+      const hh = digits(text, at + 1, 2);
+      const colon = text.charCodeAt(at + 3) === COLON ? 1 : 0;
+      const mm = digits(text, at + 3 + colon, 2);
+      if (hh < 0 || mm < 0 || at + 5 + colon !== n) return undefined;
+      offset = (sign === DASH ? -1 : 1) * (hh * 60 + mm);
+    } else return undefined;
+  }
+  return instant(year, month, day, hour, minute, second, ms, offset, zone);
+}
+
+const DASH = 0x2d;
+const COLON = 0x3a;
+const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
+
+/** The number written by `count` digits at `at`, or -1. */
+function digits(text: string, at: number, count: number): number {
+  let value = 0;
+  for (let i = at; i < at + count; i++) {
+    const c = text.charCodeAt(i);
+    if (!isDigit(c)) return -1;
+    value = value * 10 + (c - 0x30);
+  }
+  return value;
+}
+
+/** `offset` in minutes east of UTC, or null for a time in `zone`. */
+function instant(
+  year: number,
+  month: number,
+  day: number,
+  hour: number,
+  minute: number,
+  second: number,
+  ms: number,
+  offset: number | null,
+  zone: Zone,
+): number {
   if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
     return NaN;
   }
   // The end of 9999 turns into year 10000 under an offset: no ISO 8601 instant the wire takes.
   if (year > 9998) return NaN;
-  const offset = m[8];
-  if (offset) {
-    const utc = Date.UTC(year, month - 1, day, hour, minute, second, ms);
-    if (offset === 'Z') return utc;
-    const sign = offset.startsWith('-') ? -1 : 1;
-    const digits = offset.slice(1).replace(':', '');
-    const minutes = Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2));
-    return utc - sign * minutes * 60_000;
+  if (offset !== null) {
+    return Date.UTC(year, month - 1, day, hour, minute, second, ms) - offset * 60_000;
   }
   if (zone === 'utc') return Date.UTC(year, month - 1, day, hour, minute, second, ms);
   return localMinute(year, month, day, hour, minute) + second * 1000 + ms;

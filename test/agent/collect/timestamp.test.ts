@@ -1,6 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseTimestamp, toLocalIso } from '../../../src-agent/collect/timestamp.ts';
+import {
+  parseByPattern,
+  parseTimestamp,
+  toLocalIso,
+} from '../../../src-agent/collect/timestamp.ts';
 
 describe('parseTimestamp', () => {
   it('reads local times in the host zone', () => {
@@ -25,6 +29,62 @@ describe('parseTimestamp', () => {
   it('refuses what is not a timestamp', () => {
     expect(parseTimestamp('2025-13-40 99:00:00', 'ymd', 'utc')).toBeNaN();
     expect(parseTimestamp('yesterday', 'ymd', 'utc')).toBeNaN();
+  });
+});
+
+describe('the fixed-width reading', () => {
+  it('agrees with the general pattern on every text, valid or not', () => {
+    // Mostly well-formed pieces, now and then a wrong one: every branch of both readings.
+    const mostly = <T>(usual: fc.Arbitrary<T>, odd: fc.Arbitrary<T>) =>
+      fc.oneof({ arbitrary: usual, weight: 12 }, { arbitrary: odd, weight: 1 });
+    // In range mostly, so that most texts are instants and the two readings' arithmetic
+    // is compared, not only their refusals.
+    const num = (width: number, min: number, max: number) =>
+      mostly(
+        fc.integer({ min, max }).map((n) => String(n).padStart(width, '0')),
+        fc.oneof(
+          fc.integer({ min: 0, max: 10 ** width - 1 }).map((n) => String(n).padStart(width, '0')),
+          fc.constantFrom('', '1', '123', 'x1', '99999'),
+        ),
+      );
+    const sep = (usual: string, ...odd: string[]) =>
+      mostly(fc.constant(usual), fc.constantFrom(...odd));
+    const text = fc
+      .tuple(
+        num(4, 1970, 9998),
+        sep('-', '/', '.'),
+        num(2, 1, 12),
+        sep('-', '/'),
+        num(2, 1, 28),
+        mostly(fc.constantFrom('T', ' '), fc.constantFrom('t', '_')),
+        num(2, 0, 23),
+        sep(':', '.'),
+        num(2, 0, 59),
+        sep(':', '.'),
+        num(2, 0, 59),
+        fc.oneof(fc.constantFrom('', '.', ','), fc.stringMatching(/^[.,]\d{1,9}$/)),
+        fc.oneof(
+          fc.constantFrom('', 'Z', '+01:00', '-0530', '+14:00', '-00:00'),
+          fc.constantFrom('z', '+1:00', ' Z', '+01:0', '+99:99', ' ', 'ZZ', '+01:00x'),
+        ),
+      )
+      .map((parts) => parts.join(''));
+    fc.assert(
+      fc.property(
+        text,
+        fc.constantFrom('local', 'utc') as fc.Arbitrary<'local' | 'utc'>,
+        (t, zone) => {
+          expect(parseTimestamp(t, 'ymd', zone)).toBe(parseByPattern(t, 'ymd', zone));
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('keeps the first three digits of a long fraction, whatever follows', () => {
+    expect(parseTimestamp('2025-06-23T08:00:04.0999999999999999Z', 'ymd', 'local')).toBe(
+      Date.UTC(2025, 5, 23, 8, 0, 4, 99),
+    );
   });
 });
 
