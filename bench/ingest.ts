@@ -44,9 +44,13 @@ import { readSourceMaps, summariseProfile, type HotFunction } from './ingest/pro
 
 const MB = 1e6;
 const READ_CHUNK = 4 * 1024 * 1024;
-const POLL_MS = 250;
+/**
+ * The end of an ingest is seen at the first poll after it: on average half a poll late. At
+ * 250 ms that overstated a 2 s ingest by about 6%; the progress query costs next to nothing.
+ */
+const POLL_MS = 50;
 const LATENCY_POLL_MS = 5;
-/** Shorter spans are too coarse for the 250 ms polls to give a rate. */
+/** Shorter spans are too short to give a steady rate. */
 const MIN_STEADY_MS = 2000;
 /** An agent that moves neither cursor nor seq for this long is stuck, not slow. */
 const STALL_MS = 60_000;
