@@ -1166,8 +1166,8 @@ async function windowProfile(
 }
 
 /**
- * The source maps of the agent's and the server's modules (tsx strips their whitespace),
- * from short runs of their own with coverage on: coverage would skew the profiled run.
+ * The source maps of the agent's bundle and the server's modules (which tsx compiles), from
+ * short runs of their own with coverage on: coverage would skew the profiled run.
  */
 async function harvestSourceMaps(dir: string): Promise<Awaited<ReturnType<typeof readSourceMaps>>> {
   const coverage = path.join(dir, 'coverage');

@@ -1,7 +1,7 @@
 // Reads a V8 .cpuprofile (node --cpu-prof) into the functions that took the most self
-// time: where the agent's main thread spends an ingest. tsx strips the whitespace of the
-// code it runs, so positions are mapped back to the sources through the source maps Node
-// keeps with a coverage report.
+// time: where the agent's main thread spends an ingest. The agent runs as an esbuild bundle
+// (and TypeScript elsewhere through tsx), so positions are mapped back to the sources
+// through the source maps Node keeps with a coverage report.
 import { readdir, readFile } from 'node:fs/promises';
 import { SourceMap, type SourceMapPayload } from 'node:module';
 import path from 'node:path';
