@@ -18,7 +18,7 @@
 // The item count also comes from BENCH_DRAIN_ITEMS. MB here is 10^6 bytes. The figures are
 // printed; the last line is the same as one JSON object. Exit 0 even when targets are
 // missed; non-zero only when a measurement could not be made.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, open, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -29,7 +29,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import tls from 'node:tls';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs, promisify } from 'node:util';
+import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import zlib from 'node:zlib';
 import { SqliteDb } from '../src-agent/outbox/sqlite.ts';
@@ -37,7 +37,8 @@ import { decodeAgentFrame, type Item } from '../src-agent/transport/codec.ts';
 import { ensureTls } from '../src-server/certs.ts';
 import { openStore } from '../src-server/store.ts';
 import { ensureAgentBuilt } from '../scripts/build-agent.mjs';
-import { emLine } from './ingest/generate.ts';
+import { addDevice } from '../test/helpers/processes.ts';
+import { emLine, random } from './ingest/generate.ts';
 import { readSourceMaps, summariseProfile, type HotFunction } from './ingest/profile.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -206,20 +207,6 @@ function startNode(script: string, args: string[], launch: Launch = {}): NodePro
   };
 }
 
-/** `scopelink-server device add`, which also creates the store; prints the token. */
-export async function addDevice(dataDir: string, id: string): Promise<string> {
-  const { stdout } = await promisify(execFile)(process.execPath, [
-    SERVER_BIN,
-    'device',
-    'add',
-    '--data-dir',
-    dataDir,
-    '--id',
-    id,
-  ]);
-  return stdout.trim();
-}
-
 export interface ServerProcess extends NodeProcess {
   url: string;
   caFile: string;
@@ -382,25 +369,13 @@ interface GeneratedLog {
   expectedItems: number;
 }
 
-/** mulberry32: the same file on every run, so runs compare. */
-function random(seed: number): () => number {
-  let state = seed | 0;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * SmartSEM's `Label = value unit ; ...` lines (vacuum, gun, stage, system) with values that
  * move as a running instrument's do, until the profile makes at least `minItems` of them.
  * Real values matter here: deflate shrinks repeated numbers far better than drifting ones.
  */
 async function generateLog(file: string, minItems: number): Promise<GeneratedLog> {
-  const r = random(4711);
+  const r = random(4711).float;
   const handle = await open(file, 'w');
   let now = Date.now() - 30 * 86_400_000;
   let filamentAge = 1225.14;

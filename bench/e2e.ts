@@ -17,8 +17,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { SqliteDb } from '../src-agent/outbox/sqlite.ts';
+import { addDevice } from '../test/helpers/processes.ts';
 import {
-  addDevice,
   DEVICE_ID,
   fix,
   int,

@@ -66,7 +66,7 @@ export function generateZenLog(file: string, targetBytes: number): Promise<Gener
 }
 
 /** mulberry32: the same files on every run, so runs compare. */
-function random(seed: number) {
+export function random(seed: number) {
   let state = seed | 0;
   const float = (): number => {
     state = (state + 0x6d2b79f5) | 0;

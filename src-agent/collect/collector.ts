@@ -45,7 +45,7 @@ export interface CollectorOptions {
 }
 
 /** After reading this much, catching up is worth a full garbage collection. */
-export const RELEASE_AFTER_BYTES = 32 * 1024 * 1024;
+export const RELEASE_AFTER_BYTES = 4 * 1024 * 1024;
 
 interface SourceState {
   spec: ProfileSource;
