@@ -21,7 +21,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -39,7 +39,12 @@ import { openStore } from '../src-server/store.ts';
 import { ensureAgentBuilt } from '../scripts/build-agent.mjs';
 import { addDevice } from '../test/helpers/processes.ts';
 import { emLine, random } from './ingest/generate.ts';
-import { readSourceMaps, summariseProfile, type HotFunction } from './ingest/profile.ts';
+import {
+  profilesByThread,
+  readSourceMaps,
+  summariseProfile,
+  type HotFunction,
+} from './ingest/profile.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const AGENT_BIN = path.join(ROOT, 'bin/scopelink-agent.js');
@@ -1107,9 +1112,9 @@ async function windowProfile(
   toUs: number,
   maps: Awaited<ReturnType<typeof readSourceMaps>>,
 ): Promise<HotFunction[]> {
-  const file = (await readdir(dir)).find((f) => f.endsWith('.cpuprofile'));
-  if (!file) throw new Error(`no .cpuprofile written to ${dir}`);
-  const profile = JSON.parse(await readFile(path.join(dir, file), 'utf8')) as CpuProfile;
+  // The main thread's: a parse worker that ran before the drain wrote one too.
+  const [main] = await profilesByThread(dir);
+  const profile = JSON.parse(await readFile(main!.file, 'utf8')) as CpuProfile;
   let at = profile.startTime;
   const samples: number[] = [];
   const deltas: number[] = [];
@@ -1136,8 +1141,9 @@ async function windowProfile(
     samples,
     timeDeltas: deltas,
   };
-  await writeFile(path.join(windowDir, 'window.cpuprofile'), JSON.stringify(sliced));
-  return summariseProfile(windowDir, maps, ROOT, 15);
+  const windowFile = path.join(windowDir, 'window.cpuprofile');
+  await writeFile(windowFile, JSON.stringify(sliced));
+  return summariseProfile(windowFile, maps, ROOT, 15);
 }
 
 /**

@@ -3,7 +3,7 @@
 // line takes from being written to being committed.
 //
 //   npm run bench -- ingest [--em-mb 200] [--zen-mb 50] [--latency-sec 10] [--latency-rate 1000]
-//                           [--cpu-prof]
+//                           [--cpu-prof] [--node-args="--max-semi-space-size=32 ..."]
 //
 // Sizes also come from BENCH_EM_MB, BENCH_ZEN_MB. MB here is 10^6 bytes. The figures are
 // printed; the last line is the same as one JSON object. Exit 0 even when targets are
@@ -40,7 +40,12 @@ import {
   generateZenLog,
   type GeneratedLog,
 } from './ingest/generate.ts';
-import { readSourceMaps, summariseProfile, type HotFunction } from './ingest/profile.ts';
+import {
+  builtSourceMaps,
+  readSourceMaps,
+  summariseProfiles,
+  type ThreadProfile,
+} from './ingest/profile.ts';
 
 const MB = 1e6;
 const READ_CHUNK = 4 * 1024 * 1024;
@@ -63,6 +68,8 @@ interface Options {
   latencySec: number;
   latencyRate: number;
   cpuProf: boolean;
+  /** Node options for every agent this bench starts: for trying runtime settings. */
+  nodeArgs: string[];
 }
 
 interface Baseline {
@@ -139,6 +146,7 @@ function parseOptions(args: string[]): Options {
       'latency-sec': { type: 'string', default: '10' },
       'latency-rate': { type: 'string', default: '1000' },
       'cpu-prof': { type: 'boolean', default: false },
+      'node-args': { type: 'string', default: '' },
     },
   });
   const positive = (key: keyof typeof values) => {
@@ -152,6 +160,7 @@ function parseOptions(args: string[]): Options {
     latencySec: positive('latency-sec'),
     latencyRate: positive('latency-rate'),
     cpuProf: values['cpu-prof'],
+    nodeArgs: values['node-args'].split(/\s+/).filter(Boolean),
   };
 }
 
@@ -188,21 +197,29 @@ async function runBench(options: Options, tmp: string): Promise<number> {
       return { skipped: plan };
     }
     progress(`agent ingest: ${LOG_NAMES[key]}`);
-    return attempt(() => measureIngest({ ...plan, dir: path.join(tmp, `run-${key}`) }));
+    return attempt(() =>
+      measureIngest({
+        ...plan,
+        dir: path.join(tmp, `run-${key}`),
+        launch: { nodeArgs: options.nodeArgs },
+      }),
+    );
   };
   const emIngest = await ingest('em');
   const zenIngest = await ingest('zen');
 
   progress(`latency: ${options.latencyRate} lines/s for ${options.latencySec} s`);
   const latency = await attempt(() =>
-    measureLatency(path.join(tmp, 'latency'), options.latencySec, options.latencyRate),
+    measureLatency(path.join(tmp, 'latency'), options.latencySec, options.latencyRate, {
+      nodeArgs: options.nodeArgs,
+    }),
   );
 
-  let cpuProfile: Record<LogKey, Outcome<HotFunction[]>> | undefined;
+  let cpuProfile: Record<LogKey, Outcome<ThreadProfile[]>> | undefined;
   if (options.cpuProf) {
     progress('profiling: collecting the source maps of the agent');
     const maps = await attempt(() => harvestSourceMaps(path.join(tmp, 'source-maps')));
-    const profile = async (key: LogKey): Promise<Outcome<HotFunction[]>> => {
+    const profile = async (key: LogKey): Promise<Outcome<ThreadProfile[]>> => {
       const plan = plans[key];
       if (typeof plan === 'string') return { skipped: plan };
       progress(`profiling the agent on ${LOG_NAMES[key]} (a separate run; figures not used)`);
@@ -212,9 +229,13 @@ async function runBench(options: Options, tmp: string): Promise<number> {
         await measureIngest({
           ...plan,
           dir,
-          launch: { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profileDir] },
+          launch: { nodeArgs: [...options.nodeArgs, '--cpu-prof', '--cpu-prof-dir', profileDir] },
         });
-        return summariseProfile(profileDir, 'ok' in maps ? maps.ok : new Map(), ROOT, 20);
+        const sourceMaps = new Map([
+          ...('ok' in maps ? maps.ok : []),
+          ...(await builtSourceMaps(path.join(ROOT, 'out/agent'))),
+        ]);
+        return summariseProfiles(profileDir, sourceMaps, ROOT, 20);
       });
     };
     cpuProfile = { em: await profile('em'), zen: await profile('zen') };
@@ -394,7 +415,12 @@ const PROGRESS_SQL = `SELECT (SELECT coalesce(max(seq), 0) FROM items) AS seq,
 const LATENCY_BASE = 100_000;
 
 /** Written-to-committed time of live lines appended to a log the agent already watches. */
-async function measureLatency(dir: string, seconds: number, rate: number): Promise<LatencyFigures> {
+async function measureLatency(
+  dir: string,
+  seconds: number,
+  rate: number,
+  launch: AgentLaunch,
+): Promise<LatencyFigures> {
   const folder = path.join(dir, 'SmartSEM', 'Log');
   mkdirSync(folder, { recursive: true });
   const file = path.join(folder, 'EM Server.log');
@@ -404,7 +430,7 @@ async function measureLatency(dir: string, seconds: number, rate: number): Promi
     kind: 'em',
     sources: { 'em-server': folder, 'smartsem-logs': null },
   });
-  const agent = startAgent(config);
+  const agent = startAgent(config, launch);
   let reader: OutboxReader | null = null;
   try {
     await waitUntilStarted(agent, dir);
@@ -589,7 +615,7 @@ interface Results {
   ingest: Record<LogKey, Outcome<IngestFigures>>;
   latency: Outcome<LatencyFigures>;
   targets: TargetCheck[];
-  cpuProfile?: Record<LogKey, Outcome<HotFunction[]>>;
+  cpuProfile?: Record<LogKey, Outcome<ThreadProfile[]>>;
 }
 
 function printReport(r: Results): void {
@@ -682,9 +708,13 @@ function printReport(r: Results): void {
       p(`agent CPU profile, ${LOG_NAMES[key]}: ${notOk(o)}`);
       continue;
     }
-    p(`agent CPU profile, ${LOG_NAMES[key]}: top self time on the main thread`);
-    for (const h of o.ok) {
-      p(`  ${fix(h.selfMs, 0).padStart(7)} ms ${pct(h.share).padStart(6)}  ${h.name}  ${h.where}`);
+    for (const { thread, functions } of o.ok) {
+      p(`agent CPU profile, ${LOG_NAMES[key]}: top self time on the ${thread}`);
+      for (const h of functions) {
+        p(
+          `  ${fix(h.selfMs, 0).padStart(7)} ms ${pct(h.share).padStart(6)}  ${h.name}  ${h.where}`,
+        );
+      }
     }
   }
   console.log(out.join('\n'));

@@ -2,7 +2,9 @@
 
 /** out/agent/cli.mjs: what bin/scopelink-agent.js runs. */
 export declare const AGENT_BUNDLE: string;
-/** Bundles src-agent/cli.ts into out/agent, with the built-in profiles; synchronous. */
+/** out/agent/chunk-worker.mjs: the agent's parse worker, beside its bundle. */
+export declare const PARSE_WORKER: string;
+/** Bundles src-agent/cli.ts and its parse worker into out/agent, with the built-in profiles; synchronous. */
 export declare function buildAgent(): void;
 /** buildAgent() the first time it is called in this process, nothing after. */
 export declare function ensureAgentBuilt(): void;

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run build:agent`: the headless agent as one ES module, out/agent/cli.mjs, bundled
-// from src-agent/cli.ts by esbuild, with its source map and the built-in device profiles
+// from src-agent/cli.ts by esbuild, with its parse worker (out/agent/chunk-worker.mjs, from
+// src-agent/collect/chunk-worker.ts), their source maps and the built-in device profiles
 // beside it (out/agent/profiles/*.json). bin/scopelink-agent.js runs that file: no
 // TypeScript compiled at start-up. The npm dependencies stay outside the bundle and load
 // from node_modules (sqlite3 and keytar are native).
@@ -15,6 +16,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const AGENT_BUNDLE = path.join(root, 'out/agent/cli.mjs');
+export const PARSE_WORKER = path.join(root, 'out/agent/chunk-worker.mjs');
 const outDir = path.dirname(AGENT_BUNDLE);
 const profilesSrc = path.join(root, 'src-agent/profiles');
 const profilesOut = path.join(outDir, 'profiles');
@@ -24,8 +26,12 @@ export function buildAgent() {
   const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
   const result = buildSync({
     absWorkingDir: root,
-    entryPoints: ['src-agent/cli.ts'],
-    outfile: AGENT_BUNDLE,
+    entryPoints: [
+      { in: 'src-agent/cli.ts', out: 'cli' },
+      { in: 'src-agent/collect/chunk-worker.ts', out: 'chunk-worker' },
+    ],
+    outdir: outDir,
+    outExtension: { '.js': '.mjs' },
     bundle: true,
     platform: 'node',
     format: 'esm',

@@ -64,7 +64,11 @@ async function run(configFile: string, insecure: boolean): Promise<number> {
   const log = createLogger({ level: process.env.SCOPELINK_LOG_LEVEL ?? 'info' });
   let engine: Engine;
   try {
-    engine = new Engine(await loadConfigFile(configFile), { log, insecure });
+    engine = new Engine(await loadConfigFile(configFile), {
+      log,
+      insecure,
+      parseWorker: builtParseWorker(),
+    });
   } catch (err) {
     return reportStartFailure(err);
   }
@@ -93,6 +97,15 @@ async function run(configFile: string, insecure: boolean): Promise<number> {
       if (!stopping) resolve(reportStartFailure(err));
     });
   });
+}
+
+/**
+ * The parse worker is built beside the agent's bundle (scripts/build-agent.mjs); run from its
+ * TypeScript sources, the agent parses on its main thread.
+ */
+function builtParseWorker(): URL | undefined {
+  const worker = new URL('./chunk-worker.mjs', import.meta.url);
+  return existsSync(worker) ? worker : undefined;
 }
 
 function reportStartFailure(err: unknown): number {

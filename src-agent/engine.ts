@@ -30,6 +30,8 @@ export interface EngineOptions {
   insecure?: boolean;
   /** How often the status snapshot is refreshed for listeners and the status file. */
   statusIntervalMs?: number;
+  /** The built parse worker (see Collector); without it, parsing stays on this thread. */
+  parseWorker?: URL;
 }
 
 const OPEN_RETRY_MS = 10_000;
@@ -165,6 +167,7 @@ export class Engine {
       pollIntervalMs: config.collect.pollIntervalSec * 1000,
       backfill: config.collect.backfill,
       releaseMemory,
+      parseWorker: this.options.parseWorker,
     });
     this.session.start();
     // The first scan (a backfill may take minutes) runs on: start() returns, so that the

@@ -5,6 +5,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { SourceMap, type SourceMapPayload } from 'node:module';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 interface CpuProfile {
   nodes: {
@@ -40,15 +41,66 @@ export async function readSourceMaps(coverageDir: string): Promise<Map<string, S
   return maps;
 }
 
-export async function summariseProfile(
+export interface ThreadProfile {
+  /** `main thread`, or `worker thread <n>` (the parse worker). */
+  thread: string;
+  functions: HotFunction[];
+}
+
+/** The top self-time functions of each thread that wrote a profile to `dir`, main first. */
+/**
+ * The source maps of built modules in `dir` (the agent's bundle and its parse worker), by
+ * module URL. Those of the worker are in no coverage report of a short run: it starts only
+ * for a backlog.
+ */
+export async function builtSourceMaps(dir: string): Promise<Map<string, SourceMap>> {
+  const maps = new Map<string, SourceMap>();
+  for (const file of await readdir(dir)) {
+    if (!file.endsWith('.mjs.map')) continue;
+    const payload = JSON.parse(await readFile(path.join(dir, file), 'utf8')) as SourceMapPayload;
+    maps.set(
+      pathToFileURL(path.join(dir, file.slice(0, -'.map'.length))).href,
+      new SourceMap(payload),
+    );
+  }
+  return maps;
+}
+
+export async function summariseProfiles(
   dir: string,
   maps: ReadonlyMap<string, SourceMap>,
   root: string,
   top: number,
+): Promise<ThreadProfile[]> {
+  const files = await profilesByThread(dir);
+  const threads: ThreadProfile[] = [];
+  for (const { file, threadId } of files) {
+    threads.push({
+      thread: threadId === 0 ? 'main thread' : `worker thread ${threadId}`,
+      functions: await summariseProfile(file, maps, root, top),
+    });
+  }
+  return threads;
+}
+
+/** The profiles a process wrote to `dir` (one per thread), main thread first. */
+export async function profilesByThread(dir: string): Promise<{ file: string; threadId: number }[]> {
+  // Node names them CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile; the main thread is 0.
+  const files = (await readdir(dir))
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => ({ file: path.join(dir, f), threadId: Number(f.split('.')[4]) }))
+    .sort((a, b) => a.threadId - b.threadId);
+  if (files.length === 0) throw new Error(`no .cpuprofile written to ${dir}`);
+  return files;
+}
+
+export async function summariseProfile(
+  file: string,
+  maps: ReadonlyMap<string, SourceMap>,
+  root: string,
+  top: number,
 ): Promise<HotFunction[]> {
-  const file = (await readdir(dir)).find((f) => f.endsWith('.cpuprofile'));
-  if (!file) throw new Error(`no .cpuprofile written to ${dir}`);
-  const profile = JSON.parse(await readFile(path.join(dir, file), 'utf8')) as CpuProfile;
+  const profile = JSON.parse(await readFile(file, 'utf8')) as CpuProfile;
   const frames = new Map(profile.nodes.map((n) => [n.id, n.callFrame]));
   const relative = (url: string) => {
     const file = url.replace(/^file:\/\//, '');

@@ -10,18 +10,11 @@ import type { FileCursor, Outbox } from '../outbox/outbox.ts';
 import { StorageError } from '../outbox/storage-error.ts';
 import type { ProfileSource } from '../profiles/schema.ts';
 import type { CodedError, SourceStatus } from '../status.ts';
-import type { NewItem } from '../transport/codec.ts';
+import type { Chunk } from './chunk.ts';
+import { localReader, WorkerReader, type ChunkReader } from './chunk-reader.ts';
 import { resolveFolder } from './folders.ts';
-import { compileSource, type SourceParser } from './parse.ts';
 import { fileMatcher } from './sources.ts';
-import {
-  fingerprint,
-  isSameFile,
-  probeFile,
-  tailOnce,
-  type TailPass,
-  type TailTarget,
-} from './tail.ts';
+import { fingerprint, isSameFile, probeFile, type FileTarget } from './tail.ts';
 
 /**
  * How long a rotated file renamed out of the source's pattern is still read: the writer may
@@ -42,14 +35,25 @@ export interface CollectorOptions {
   now?: () => number;
   /** Called once the files are read to their ends after a large read (a backfill). */
   releaseMemory?: () => void;
+  /**
+   * The parse worker's module (chunk-worker.ts as built). Without it, every chunk is parsed on
+   * this thread.
+   */
+  parseWorker?: URL;
+  /** A file with at least this much left to read is parsed in the worker. */
+  workerAfterBytes?: number;
 }
 
 /** After reading this much, catching up is worth a full garbage collection. */
 export const RELEASE_AFTER_BYTES = 4 * 1024 * 1024;
+/**
+ * A backlog this large is parsed in a worker thread: starting one costs about 50 ms and
+ * some memory, which only a backfill or a burst repays. It stops once the files are read.
+ */
+export const WORKER_AFTER_BYTES = 4 * 1024 * 1024;
 
 interface SourceState {
   spec: ProfileSource;
-  parser: SourceParser;
   matches: (name: string) => boolean;
   /** Keyed by path relative to `base`. */
   cursors: Map<string, FileCursor>;
@@ -78,6 +82,10 @@ export class Collector {
   private readonly settleMs: number;
   private readonly now: () => number;
   private readSinceRelease = 0;
+  /** Parses on this thread; compiling the parsers here also checks them at start. */
+  private readonly local: ChunkReader;
+  private worker: WorkerReader | null = null;
+  private workerFailed = false;
   /** The outbox refused a write: reading waits (cursors stay put) until a write succeeds. */
   storageError: StorageError | null = null;
 
@@ -89,9 +97,9 @@ export class Collector {
   ) {
     this.settleMs = options.settleMs ?? 250;
     this.now = options.now ?? Date.now;
+    this.local = localReader(specs);
     this.sources = specs.map((spec) => ({
       spec,
-      parser: compileSource(spec),
       matches: fileMatcher(spec),
       cursors: new Map(),
       folder: null,
@@ -127,6 +135,7 @@ export class Collector {
     if (this.settleTimer) clearTimeout(this.settleTimer);
     await Promise.all(this.sources.map((s) => s.watcher?.close()));
     await this.running;
+    await this.stopWorker();
   }
 
   status(): SourceStatus[] {
@@ -169,6 +178,8 @@ export class Collector {
       this.dirty.clear();
       for (const source of batch) await this.scanSource(source);
     }
+    // Caught up: the worker's thread and heap are not kept for the next backfill.
+    await this.stopWorker();
     if (this.readSinceRelease >= RELEASE_AFTER_BYTES && !this.stopped) {
       this.readSinceRelease = 0;
       this.options.releaseMemory?.();
@@ -218,14 +229,13 @@ export class Collector {
     source.firstScan = false;
   }
 
-  private target(source: SourceState, name: string, absPath?: string): TailTarget {
+  private target(source: SourceState, name: string): FileTarget {
     const abs = path.join(source.folder!, name);
     return {
       source: source.spec.id,
       relPath: path.relative(source.base, abs),
-      absPath: absPath ?? abs,
+      absPath: abs,
       encoding: source.spec.encoding,
-      parser: source.parser,
     };
   }
 
@@ -240,13 +250,15 @@ export class Collector {
     } else if (!known) {
       await this.startCursor(source, target, probe);
     }
-    await this.readToEnd(source, target, probe.identity);
+    // What is left to read decides, before the first read, whether the worker parses it.
+    const offset = source.cursors.get(target.relPath)?.offset ?? 0;
+    await this.readToEnd(source, target, probe.identity, false, probe.size - offset);
   }
 
   /** Where to start a file never seen: where it was read under another name, or a backfill limit. */
   private async startCursor(
     source: SourceState,
-    target: TailTarget,
+    target: FileTarget,
     probe: NonNullable<Awaited<ReturnType<typeof probeFile>>>,
   ): Promise<void> {
     const moved = [...source.cursors.values()].find(
@@ -280,7 +292,7 @@ export class Collector {
   /** Reads the end of the file `known` was reading; returns its cursor path now, or null if gone. */
   private async finishRotated(
     source: SourceState,
-    target: TailTarget,
+    target: FileTarget,
     known: FileCursor,
   ): Promise<string | null> {
     const rotated = await this.findByIdentity(source, known);
@@ -355,97 +367,108 @@ export class Collector {
     }
   }
 
-  /** Reads the file with `identity` at `target.absPath` to its end, while that is the file there. */
   /**
-   * Reads a file chunk by chunk from its cursor to its end. The next chunk is read and
-   * parsed while the previous one commits; commits still happen strictly in order.
+   * Reads the file with `identity` at `target.absPath` to its end, while that is the file
+   * there, chunk by chunk from its cursor. The next chunk is read and parsed while the
+   * previous one commits; commits still happen strictly in order.
    */
   private async readToEnd(
     source: SourceState,
-    target: TailTarget,
+    target: FileTarget,
     identity: string,
     finish = false,
+    backlog = 0,
   ): Promise<void> {
     let cursor = source.cursors.get(target.relPath);
+    const readFrom = (previous: FileCursor | undefined, remaining: number) => {
+      const open = source.openSince.get(target.relPath);
+      const settled = finish || (open !== undefined && this.now() - open.since >= this.settleMs);
+      return this.reader(remaining).read({ ...target, previous, flushOpen: settled });
+    };
+    let reading: Promise<Chunk | null> = readFrom(cursor, backlog);
     let storing: Promise<void> = Promise.resolve();
     try {
       for (;;) {
-        const open = source.openSince.get(target.relPath);
-        const settled = finish || (open !== undefined && this.now() - open.since >= this.settleMs);
-        const pass = await tailOnce(target, cursor, settled);
-        if (!pass) break;
-        if (pass.cursor.identity !== identity) {
+        const chunk = await reading;
+        if (!chunk) break;
+        if (chunk.cursor.identity !== identity) {
           // Renamed since it was probed, and a new file took its name: reading that one from
           // its start now would skip the end of the renamed one. The next scan finishes it.
           this.dirty.add(source);
           break;
         }
-        const batch = this.prepare(source, target.relPath, pass, cursor);
+        const previous = cursor;
+        cursor = chunk.cursor;
+        this.readSinceRelease += Math.max(0, cursor.offset - (previous?.offset ?? 0));
+        this.trackOpenEntry(source, target.relPath, chunk);
+        const more = !chunk.atEof && !this.stopped;
+        // The next read starts now, not after the commit: the parser need not wait for it.
+        if (more) reading = readFrom(cursor, chunk.remaining);
+        for (const problem of chunk.problems) this.fail(source, problem.code, problem.message);
         await storing;
-        if (batch) storing = this.store(source, target.relPath, batch.items, pass.cursor);
-        this.readSinceRelease += Math.max(0, pass.cursor.offset - (cursor?.offset ?? 0));
-        cursor = pass.cursor;
-        this.trackOpenEntry(source, target.relPath, pass);
-        if (pass.atEof || this.stopped) break;
+        if (chunk.batch.count > 0 || movedOn(previous, cursor)) {
+          storing = this.store(source, target.relPath, chunk);
+        }
+        if (!more) break;
       }
       await storing;
     } finally {
-      // Left by an error: the commit under way still ends before the next scan begins.
+      // Left by an error: the commit under way still ends before the next scan begins, and a
+      // read made ahead is dropped (it changed nothing).
       await storing.catch(() => undefined);
+      await reading.catch(() => undefined);
     }
   }
 
-  /** The items of a pass, or null when it changed nothing worth a commit. */
-  private prepare(
-    source: SourceState,
-    relPath: string,
-    pass: TailPass,
-    previous: FileCursor | undefined,
-  ): { items: NewItem[] } | null {
-    const items: NewItem[] = [];
-    const file = path.basename(relPath);
-    for (const entry of pass.entries) {
-      const outcome = source.parser.parse(entry, file);
-      for (const item of outcome.items) items.push(item);
-      for (const problem of outcome.problems)
-        this.fail(source, 'parse_failed', `${relPath}: ${problem}`);
-    }
-    if (pass.replacementChars > 0) {
-      this.fail(
-        source,
-        'decode_invalid',
-        `${relPath}: ${pass.replacementChars} undecodable bytes replaced`,
+  /**
+   * This thread's reader, or the worker's while there is a backlog (or a backfill under way).
+   * Once a worker has failed, everything is read here: the chunk it failed on is read again,
+   * from the same cursor, by the next scan.
+   */
+  private reader(remaining: number): ChunkReader {
+    if (this.worker?.failed) void this.takeWorker()?.close();
+    const { parseWorker, workerAfterBytes = WORKER_AFTER_BYTES } = this.options;
+    if (!this.worker && !this.workerFailed && parseWorker && remaining >= workerAfterBytes) {
+      this.worker = new WorkerReader(
+        parseWorker,
+        this.sources.map((s) => s.spec),
       );
     }
-    if (pass.oversized)
-      this.fail(source, 'line_too_long', `${relPath}: a line longer than one read was cut`);
-    const moved =
-      !previous ||
-      previous.offset !== pass.cursor.offset ||
-      previous.identity !== pass.cursor.identity ||
-      previous.fingerprint !== pass.cursor.fingerprint;
-    return items.length === 0 && !moved ? null : { items };
+    return this.worker ?? this.local;
   }
 
-  private async store(source: SourceState, relPath: string, items: NewItem[], cursor: FileCursor) {
-    await this.outbox.append(items, [cursor]);
+  private async stopWorker(): Promise<void> {
+    await this.takeWorker()?.close();
+  }
+
+  private takeWorker(): WorkerReader | null {
+    const worker = this.worker;
+    this.worker = null;
+    if (worker?.failed && !this.workerFailed) {
+      this.workerFailed = true;
+      this.log.warn('the parse worker failed: parsing goes on in the main thread');
+    }
+    return worker;
+  }
+
+  private async store(source: SourceState, relPath: string, chunk: Chunk) {
+    await this.outbox.appendBatch(chunk.batch, [chunk.cursor]);
     if (this.storageError) {
       this.log.info('the outbox accepts writes again: collection resumes');
       this.storageError = null;
     }
-    source.cursors.set(relPath, cursor);
-    const last = items[items.length - 1];
-    if (last) source.lastEventAt = last.ts;
+    source.cursors.set(relPath, chunk.cursor);
+    if (chunk.batch.lastTs) source.lastEventAt = chunk.batch.lastTs;
   }
 
-  private trackOpenEntry(source: SourceState, relPath: string, pass: TailPass): void {
-    if (!pass.open || !pass.atEof) {
+  private trackOpenEntry(source: SourceState, relPath: string, chunk: Chunk): void {
+    if (chunk.openEnd === null || !chunk.atEof) {
       source.openSince.delete(relPath);
       return;
     }
     const known = source.openSince.get(relPath);
-    if (!known || known.end !== pass.open.end) {
-      source.openSince.set(relPath, { end: pass.open.end, since: this.now() });
+    if (!known || known.end !== chunk.openEnd) {
+      source.openSince.set(relPath, { end: chunk.openEnd, since: this.now() });
     }
     // Come back once the entry has had time to settle, even if nothing else happens.
     this.settleTimer ??= setTimeout(() => {
@@ -471,4 +494,14 @@ export class Collector {
 /** XradiaApp_2.log before XradiaApp_10.log: numbered series are read in the order written. */
 function naturalOrder(a: string, b: string): number {
   return a.localeCompare(b, 'en', { numeric: true, sensitivity: 'base' });
+}
+
+/** Whether a chunk moved the cursor on, or onto another file: worth a commit even without items. */
+function movedOn(previous: FileCursor | undefined, next: FileCursor): boolean {
+  return (
+    !previous ||
+    previous.offset !== next.offset ||
+    previous.identity !== next.identity ||
+    previous.fingerprint !== next.fingerprint
+  );
 }

@@ -25,18 +25,24 @@ export interface TailPass {
   /** An entry at the end of the file that may still get continuation lines. */
   open: Entry | null;
   atEof: boolean;
+  /** The file's size when it was read. */
+  size: number;
   replacementChars: number;
   orphanLines: number;
   /** A line longer than one read was cut. */
   oversized: boolean;
 }
 
-export interface TailTarget {
+/** A log file of a source, where it is now. */
+export interface FileTarget {
   source: string;
   /** Path relative to the source folder (the cursor key). */
   relPath: string;
   absPath: string;
   encoding: string;
+}
+
+export interface TailTarget extends FileTarget {
   parser: SourceParser;
 }
 
@@ -145,6 +151,7 @@ export async function tailOnce(
         entries,
         open,
         atEof,
+        size: probe.size,
         replacementChars,
         orphanLines: framed.orphans,
         oversized,

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { ItemKind, NewItem } from '../transport/codec.ts';
+import { serializeItems, splitStateKey, stateKey, type ItemBatch } from './batch.ts';
 import { SqliteDb, type Tx } from './sqlite.ts';
 import { asStorageError } from './storage-error.ts';
 
@@ -155,24 +156,30 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
    * Stores items and the cursors that produced them atomically. `state` items whose value
    * equals the last one stored for their source and name are left out.
    */
-  async append(items: readonly NewItem[], cursors: readonly FileCursor[]): Promise<number> {
-    const changed = new Map<string, string>();
-    const kept = items.filter((item) => {
-      if (item.kind !== 'state') return true;
-      const key = stateKey(item.source, item.name);
-      const value = JSON.stringify(item.value);
-      if ((changed.get(key) ?? this.lastStates.get(key)) === value) return false;
-      changed.set(key, value);
-      return true;
-    });
-    const batch = JSON.stringify(kept);
+  append(items: readonly NewItem[], cursors: readonly FileCursor[]): Promise<number> {
+    return this.appendBatch(serializeItems(items), cursors);
+  }
+
+  /** As `append`, for items already serialized (by a parse worker); returns how many were kept. */
+  async appendBatch(batch: ItemBatch, cursors: readonly FileCursor[]): Promise<number> {
+    const unchanged = batch.firstStates.filter((s) => this.lastStates.get(s.key) === s.value);
+    const changed = batch.lastStates.filter(([key, value]) => this.lastStates.get(key) !== value);
+    const kept = batch.count - unchanged.length;
     await this.write(async (tx) => {
-      if (kept.length > 0) {
+      if (kept > 0) {
         // One statement for the whole batch: json_each keeps the array's order, and
         // AUTOINCREMENT hands out seqs that are never reused, even after deletes. Only the
         // body is stored: rows with extracted columns took twice as long to insert, and
         // only the rare quota pass and the oldest item need to look inside.
-        await tx.run('INSERT INTO items (body) SELECT value FROM json_each(?)', [batch]);
+        if (unchanged.length === 0) {
+          await tx.run('INSERT INTO items (body) SELECT value FROM json_each(?)', [batch.json]);
+        } else {
+          await tx.run(
+            `INSERT INTO items (body) SELECT value FROM json_each(?)
+             WHERE key NOT IN (SELECT value FROM json_each(?))`,
+            [batch.json, JSON.stringify(unchanged.map((s) => s.index))],
+          );
+        }
       }
       for (const c of cursors) await saveCursor(tx, c);
       for (const [key, value] of changed) {
@@ -185,13 +192,15 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
       }
     });
     for (const [key, value] of changed) this.lastStates.set(key, value);
-    this.pendingCount += kept.length;
-    this.pendingBytes += batch.length - 1 - kept.length;
+    this.pendingCount += kept;
+    // The array's brackets and commas are not stored.
+    if (batch.count > 0) this.pendingBytes += batch.json.length - 1 - batch.count;
+    for (const state of unchanged) this.pendingBytes -= state.size;
     if (this.pendingCount > this.limits.maxItems || this.pendingBytes > this.limits.maxBytes) {
       await this.enforceQuota();
     }
-    if (kept.length > 0) this.emit('appended');
-    return kept.length;
+    if (kept > 0) this.emit('appended');
+    return kept;
   }
 
   /**
@@ -342,6 +351,3 @@ function saveCursor(tx: Tx, c: FileCursor) {
     [c.source, c.path, c.identity, c.fingerprint, c.offset],
   );
 }
-
-const stateKey = (source: string, name: string) => `${source}\u0000${name}`;
-const splitStateKey = (key: string) => key.split('\u0000') as [string, string];

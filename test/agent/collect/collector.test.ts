@@ -6,11 +6,14 @@ import os from 'node:os';
 import path from 'node:path';
 import iconv from 'iconv-lite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { pathToFileURL } from 'node:url';
+import { PARSE_WORKER } from '../../../scripts/build-agent.mjs';
 import {
   Collector,
   RELEASE_AFTER_BYTES,
   type CollectorOptions,
 } from '../../../src-agent/collect/collector.ts';
+import { READ_CHUNK_BYTES } from '../../../src-agent/collect/tail.ts';
 import { resolveSources } from '../../../src-agent/collect/sources.ts';
 import type { SourceOverride } from '../../../src-agent/config/schema.ts';
 import { silentLogger } from '../../../src-agent/log.ts';
@@ -221,5 +224,57 @@ describe('the collector after a large read', () => {
     await appendFile(path.join(logs, 'EM Server.log'), line);
     await until('the appended line', async () => (outbox!.pending > lines ? true : undefined));
     expect(released).toBe(1);
+  });
+});
+
+describe('the collector with a parse worker', () => {
+  const line = '2025-05-11 08:02:44.263 | INFO  | System   | Operating Hours = 17035.3 Hours\r\n';
+  // Several reads, and fewer items than items() reads at once.
+  const lines = Math.ceil((2.5 * READ_CHUNK_BYTES) / line.length);
+
+  async function collect(parseWorker: URL | undefined) {
+    const sources = resolveSources(await loadProfile('em'), {
+      'em-server': { folder: logs },
+      'smartsem-logs': { enabled: false },
+    });
+    outbox = await Outbox.open(path.join(dir, `outbox-${parseWorker ? 'worker' : 'here'}.db`));
+    // Any backlog at all goes to the worker.
+    collector = new Collector(sources, outbox, silentLogger(), {
+      ...OPTIONS,
+      parseWorker,
+      workerAfterBytes: 1,
+    });
+    await collector.start();
+    await until('every line', async () => (outbox!.pending >= lines - 1 ? true : undefined));
+    const source = status('em-server');
+    await collector.stop();
+    collector = null;
+    const got = await items();
+    await outbox.close();
+    outbox = null;
+    return { items: got, source };
+  }
+
+  it('stores what this thread would store', async () => {
+    await writeFile(path.join(logs, 'EM Server.log'), line.repeat(lines));
+    const there = await collect(pathToFileURL(PARSE_WORKER));
+    const here = await collect(undefined);
+    expect(there.items.length).toBeGreaterThanOrEqual(lines - 1);
+    expect(there.items).toEqual(here.items);
+    expect(there.source.errors).toBe(0);
+  });
+
+  it('reads on in this thread when the worker fails, and says so', async () => {
+    await writeFile(path.join(logs, 'EM Server.log'), line.repeat(lines));
+    const broken = path.join(dir, 'broken-worker.mjs');
+    await writeFile(broken, "throw new Error('the worker module is broken');\n");
+    const { items: got, source } = await collect(pathToFileURL(broken));
+    expect(got.length).toBeGreaterThanOrEqual(lines - 1);
+    expect(new Set(got.map((i) => i.value)).size).toBe(1);
+    expect(got.length).toBeLessThanOrEqual(lines);
+    expect(source.lastError).toEqual({
+      code: 'read_failed',
+      message: expect.stringContaining('the parse worker failed: the worker module is broken'),
+    });
   });
 });

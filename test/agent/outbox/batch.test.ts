@@ -1,0 +1,106 @@
+// Batches made where items are parsed (serializeItems) and stored by the outbox
+// (appendBatch): state items are kept exactly when their value changes, however the items
+// are split into batches, and the outbox's byte count stays that of what it holds.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import fc from 'fast-check';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { serializeItems } from '../../../src-agent/outbox/batch.ts';
+import { Outbox } from '../../../src-agent/outbox/outbox.ts';
+import { SqliteDb } from '../../../src-agent/outbox/sqlite.ts';
+import type { NewItem } from '../../../src-agent/transport/codec.ts';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'batch-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const item = fc.record({
+  ts: fc.constantFrom('2026-11-30T08:00:00.000Z', '2026-11-30T08:00:01.500+01:00'),
+  source: fc.constantFrom('em-server', 'zen'),
+  name: fc.constantFrom('vacuum.status', 'gun.state', 'vacuum.gun'),
+  kind: fc.constantFrom('state', 'state', 'metric', 'error'),
+  value: fc.oneof(
+    fc.constantFrom('Ready', 'Vent', 'é "quoted"'),
+    fc.constantFrom(1, 2.5e-9),
+    fc.constant(null),
+  ),
+}) as fc.Arbitrary<NewItem>;
+
+/** What the outbox must hold: each state only where its value differs from the last one kept. */
+function keptInOrder(items: readonly NewItem[]): NewItem[] {
+  const last = new Map<string, string>();
+  return items.filter((i) => {
+    if (i.kind !== 'state') return true;
+    const key = `${i.source}/${i.name}`;
+    const value = JSON.stringify(i.value);
+    if (last.get(key) === value) return false;
+    last.set(key, value);
+    return true;
+  });
+}
+
+describe('serializeItems', () => {
+  it('writes the items as one JSON array, leaving out states repeated within the batch', () => {
+    fc.assert(
+      fc.property(fc.array(item, { maxLength: 30 }), (items) => {
+        const batch = serializeItems(items);
+        const parsed = JSON.parse(batch.json) as NewItem[];
+        expect(parsed).toEqual(keptInOrder(items));
+        expect(batch.count).toBe(parsed.length);
+        expect(batch.lastTs).toBe(items.at(-1)?.ts ?? null);
+        // Each state's first value, where it is in the array, and its own JSON's length.
+        for (const first of batch.firstStates) {
+          const at = parsed[first.index]!;
+          expect(at.kind).toBe('state');
+          expect(JSON.stringify(at.value)).toBe(first.value);
+          expect(JSON.stringify(at).length).toBe(first.size);
+        }
+        expect(new Set(batch.firstStates.map((s) => s.key)).size).toBe(batch.firstStates.length);
+        expect(batch.lastStates.length).toBe(batch.firstStates.length);
+      }),
+    );
+  });
+});
+
+describe('Outbox.appendBatch', () => {
+  it('keeps states on change only, over any split into batches, and counts its bytes right', async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(item, { maxLength: 40 }),
+        fc.array(fc.nat(40), { maxLength: 5 }),
+        async (items, cuts) => {
+          const file = path.join(dir, `outbox-${run++}.db`);
+          const outbox = await Outbox.open(file);
+          const bounds = [0, ...cuts.map((c) => Math.min(c, items.length)).sort((a, b) => a - b)];
+          bounds.push(items.length);
+          for (let i = 1; i < bounds.length; i++) {
+            await outbox.appendBatch(serializeItems(items.slice(bounds[i - 1], bounds[i])), []);
+          }
+          const stored = await outbox.read(0, 1000);
+          const bodies = (stored?.frames ?? []).map((f) => {
+            const { seq: _seq, ...rest } = JSON.parse(f) as NewItem & { seq: number };
+            return rest;
+          });
+          expect(bodies).toEqual(keptInOrder(items));
+          expect(outbox.pending).toBe(bodies.length);
+          // The quota's byte count: what the table holds, not what was offered.
+          const pendingBytes = Reflect.get(outbox, 'pendingBytes') as number;
+          await outbox.close();
+          const db = await SqliteDb.open(file, { readonly: true });
+          const row = await db.get<{ bytes: number }>(
+            'SELECT coalesce(sum(length(body)), 0) AS bytes FROM items',
+          );
+          await db.close();
+          expect(pendingBytes).toBe(row!.bytes);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+});
