@@ -82,8 +82,11 @@ export class Engine {
     await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
     this.unlock = await lockDataDir(config.dataDir);
     try {
-      this.keyStore = await detectKeyStore();
-      log.info(`key store: ${this.keyStore.name} (${this.keyStore.detail})`);
+      // Loading the key store's native module need not hold up collection.
+      const keyStore = detectKeyStore().then((found) => {
+        this.keyStore = found;
+        log.info(`key store: ${found.name} (${found.detail})`);
+      });
       if (this.options.insecure)
         log.warn('INSECURE DEVELOPMENT MODE: ws:// without TLS is allowed');
       this.startedAt = new Date().toISOString();
@@ -96,6 +99,7 @@ export class Engine {
         this.options.statusIntervalMs ?? 1000,
       );
       await this.startPipeline(sources);
+      await keyStore;
       this.publish();
     } catch (err) {
       await this.stop();

@@ -8,7 +8,7 @@ import tls from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../../src-agent/log.ts';
 import { Outbox } from '../../../src-agent/outbox/outbox.ts';
-import { spkiPin, tlsConnectOptions } from '../../../src-agent/transport/tls.ts';
+import { notIn, spkiPin, tlsConnectOptions } from '../../../src-agent/transport/tls.ts';
 import { Session } from '../../../src-agent/transport/session.ts';
 import { makeCa, type Issued, type TestCa } from '../../helpers/tls-fixtures.ts';
 
@@ -126,5 +126,19 @@ describe('TLS policy', () => {
       ciphers: 'DEFAULT@SECLEVEL=0',
     });
     expect(await refusal(`wss://127.0.0.1:${port}/agent/v1`)).toBe('tls_version');
+  });
+});
+
+describe('trust anchors', () => {
+  it('adds from a system bundle only the certificates Node does not bundle', () => {
+    const own = ca.caPem;
+    // A bundle as distributions write it: Node's roots in another layout, and one of its own.
+    const relaid = (pem: string) => pem.replace(/\n/g, '\r\n');
+    const bundle = `# comment\n${tls.rootCertificates.slice(0, 5).map(relaid).join('\n')}\n${own}`;
+    const added = notIn(tls.rootCertificates, bundle);
+    expect(added).toHaveLength(1);
+    expect(new X509Certificate(added[0]!).fingerprint256).toBe(
+      new X509Certificate(own).fingerprint256,
+    );
   });
 });
