@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run build:agent`: the headless agent as one ES module, out/agent/cli.mjs, bundled
-// from src-agent/cli.ts by esbuild, with its parse worker (out/agent/chunk-worker.mjs, from
-// src-agent/collect/chunk-worker.ts), their source maps and the built-in device profiles
+// from src-agent/cli.ts by esbuild, with its parse worker (out/agent/parse-worker.mjs, from
+// src-agent/collect/parse-worker.ts), their source maps and the built-in device profiles
 // beside it (out/agent/profiles/*.json). bin/scopelink-agent.js runs that file: no
 // TypeScript compiled at start-up. The JavaScript dependencies are bundled too: loading
 // them one file at a time from node_modules was a third of the agent's start-up (550 ms to
@@ -18,7 +18,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const AGENT_BUNDLE = path.join(root, 'out/agent/cli.mjs');
-export const PARSE_WORKER = path.join(root, 'out/agent/chunk-worker.mjs');
+export const PARSE_WORKER = path.join(root, 'out/agent/parse-worker.mjs');
 const outDir = path.dirname(AGENT_BUNDLE);
 const profilesSrc = path.join(root, 'src-agent/profiles');
 const profilesOut = path.join(outDir, 'profiles');
@@ -29,7 +29,7 @@ export function buildAgent() {
     absWorkingDir: root,
     entryPoints: [
       { in: 'src-agent/cli.ts', out: 'cli' },
-      { in: 'src-agent/collect/chunk-worker.ts', out: 'chunk-worker' },
+      { in: 'src-agent/collect/parse-worker.ts', out: 'parse-worker' },
     ],
     outdir: outDir,
     outExtension: { '.js': '.mjs' },

@@ -172,6 +172,7 @@ export class Engine {
       backfill: config.collect.backfill,
       releaseMemory,
       parseWorker: this.options.parseWorker,
+      parseThreads: config.collect.parseThreads,
     });
     this.session.start();
     // The first scan (a backfill may take minutes) runs on: start() returns, so that the

@@ -10,11 +10,19 @@ import type { FileCursor, Outbox } from '../outbox/outbox.ts';
 import { StorageError } from '../outbox/storage-error.ts';
 import type { ProfileSource } from '../profiles/schema.ts';
 import type { CodedError, SourceStatus } from '../status.ts';
-import type { Chunk } from './chunk.ts';
-import { localReader, WorkerReader, type ChunkReader } from './chunk-reader.ts';
+import type { ItemBatch } from '../outbox/batch.ts';
+import { compileSources, readProblems, type ParsedBatch, type SourceParsers } from './parse-job.ts';
+import { localParser, ParsePool, type EntryParser } from './parse-pool.ts';
 import { resolveFolder } from './folders.ts';
 import { fileMatcher } from './sources.ts';
-import { fingerprint, isSameFile, probeFile, type FileTarget } from './tail.ts';
+import {
+  fingerprint,
+  isSameFile,
+  probeFile,
+  tailOnce,
+  type FileTarget,
+  type TailPass,
+} from './tail.ts';
 
 /**
  * How long a rotated file renamed out of the source's pattern is still read: the writer may
@@ -36,19 +44,21 @@ export interface CollectorOptions {
   /** Called once the files are read to their ends after a large read (a backfill). */
   releaseMemory?: () => void;
   /**
-   * The parse worker's module (chunk-worker.ts as built). Without it, every chunk is parsed on
-   * this thread.
+   * The parse workers' module (parse-worker.ts as built). Without it, all entries are parsed
+   * on this thread.
    */
   parseWorker?: URL;
-  /** A file with at least this much left to read is parsed in the worker. */
+  /** How many parse workers a backlog gets (0: none); 2 when not said. */
+  parseThreads?: number;
+  /** A file with at least this much left to read is parsed by the workers. */
   workerAfterBytes?: number;
 }
 
 /** After reading this much, catching up is worth a full garbage collection. */
 export const RELEASE_AFTER_BYTES = 4 * 1024 * 1024;
 /**
- * A backlog this large is parsed in a worker thread: starting one costs about 50 ms and
- * some memory, which only a backfill or a burst repays. It stops once the files are read.
+ * A backlog this large is parsed in worker threads: starting them costs about 50 ms and some
+ * memory, which only a backfill or a burst repays. They stop once the files are read.
  */
 export const WORKER_AFTER_BYTES = 4 * 1024 * 1024;
 
@@ -82,10 +92,11 @@ export class Collector {
   private readonly settleMs: number;
   private readonly now: () => number;
   private readSinceRelease = 0;
-  /** Parses on this thread; compiling the parsers here also checks them at start. */
-  private readonly local: ChunkReader;
-  private worker: WorkerReader | null = null;
-  private workerFailed = false;
+  /** Compiled here, which also checks them at start; the workers compile their own. */
+  private readonly parsers: SourceParsers;
+  private readonly local: EntryParser;
+  private pool: ParsePool | null = null;
+  private poolFailed = false;
   /** The outbox refused a write: reading waits (cursors stay put) until a write succeeds. */
   storageError: StorageError | null = null;
 
@@ -97,7 +108,8 @@ export class Collector {
   ) {
     this.settleMs = options.settleMs ?? 250;
     this.now = options.now ?? Date.now;
-    this.local = localReader(specs);
+    this.parsers = compileSources(specs);
+    this.local = localParser(this.parsers);
     this.sources = specs.map((spec) => ({
       spec,
       matches: fileMatcher(spec),
@@ -135,7 +147,7 @@ export class Collector {
     if (this.settleTimer) clearTimeout(this.settleTimer);
     await Promise.all(this.sources.map((s) => s.watcher?.close()));
     await this.running;
-    await this.stopWorker();
+    await this.stopPool();
   }
 
   status(): SourceStatus[] {
@@ -178,8 +190,8 @@ export class Collector {
       this.dirty.clear();
       for (const source of batch) await this.scanSource(source);
     }
-    // Caught up: the worker's thread and heap are not kept for the next backfill.
-    await this.stopWorker();
+    // Caught up: the workers' threads and heaps are not kept for the next backfill.
+    await this.stopPool();
     if (this.readSinceRelease >= RELEASE_AFTER_BYTES && !this.stopped) {
       this.readSinceRelease = 0;
       this.options.releaseMemory?.();
@@ -250,7 +262,7 @@ export class Collector {
     } else if (!known) {
       await this.startCursor(source, target, probe);
     }
-    // What is left to read decides, before the first read, whether the worker parses it.
+    // What is left to read decides, before the first read, whether the workers parse it.
     const offset = source.cursors.get(target.relPath)?.offset ?? 0;
     await this.readToEnd(source, target, probe.identity, false, probe.size - offset);
   }
@@ -369,8 +381,8 @@ export class Collector {
 
   /**
    * Reads the file with `identity` at `target.absPath` to its end, while that is the file
-   * there, chunk by chunk from its cursor. The next chunk is read and parsed while the
-   * previous one commits; commits still happen strictly in order.
+   * there, read by read from its cursor. Reads go ahead of the parsing, as far as there are
+   * workers to parse them; commits happen strictly in order, each with its read's cursor.
    */
   private async readToEnd(
     source: SourceState,
@@ -379,96 +391,115 @@ export class Collector {
     finish = false,
     backlog = 0,
   ): Promise<void> {
+    const tailTarget = { ...target, parser: this.parsers.get(source.spec.id)! };
     let cursor = source.cursors.get(target.relPath);
-    const readFrom = (previous: FileCursor | undefined, remaining: number) => {
-      const open = source.openSince.get(target.relPath);
-      const settled = finish || (open !== undefined && this.now() - open.since >= this.settleMs);
-      return this.reader(remaining).read({ ...target, previous, flushOpen: settled });
-    };
-    let reading: Promise<Chunk | null> = readFrom(cursor, backlog);
+    let readTo = cursor;
+    let remaining = backlog;
+    let more = true;
+    const ahead: { pass: TailPass; parsed: Promise<ParsedBatch> }[] = [];
     let storing: Promise<void> = Promise.resolve();
     try {
       for (;;) {
-        const chunk = await reading;
-        if (!chunk) break;
-        if (chunk.cursor.identity !== identity) {
-          // Renamed since it was probed, and a new file took its name: reading that one from
-          // its start now would skip the end of the renamed one. The next scan finishes it.
-          this.dirty.add(source);
-          break;
+        const parser = this.parser(remaining);
+        // One read more than there are workers: the next is framed while they parse.
+        const depth = parser instanceof ParsePool ? parser.size + 1 : 1;
+        while (more && ahead.length < depth) {
+          const open = source.openSince.get(target.relPath);
+          const settled =
+            finish || (open !== undefined && this.now() - open.since >= this.settleMs);
+          const pass = await tailOnce(tailTarget, readTo, settled);
+          if (!pass || pass.cursor.identity !== identity) {
+            // Renamed since it was probed, and a new file took its name: reading that one
+            // from its start now would skip the end of the renamed one. The next scan
+            // finishes it.
+            if (pass) this.dirty.add(source);
+            more = false;
+            break;
+          }
+          const job = { source: source.spec.id, relPath: target.relPath, entries: pass.entries };
+          const parsed = parser.parse(job);
+          // A failure is met when its turn comes, not as an unhandled rejection before.
+          parsed.catch(() => undefined);
+          ahead.push({ pass, parsed });
+          readTo = pass.cursor;
+          remaining = pass.size - pass.cursor.offset;
+          this.trackOpenEntry(source, target.relPath, pass);
+          more = !pass.atEof && !this.stopped;
+        }
+        const next = ahead.shift();
+        if (!next) break;
+        const { batch, problems } = await next.parsed;
+        for (const problem of [...readProblems(next.pass, target.relPath), ...problems]) {
+          this.fail(source, problem.code, problem.message);
         }
         const previous = cursor;
-        cursor = chunk.cursor;
+        cursor = next.pass.cursor;
         this.readSinceRelease += Math.max(0, cursor.offset - (previous?.offset ?? 0));
-        this.trackOpenEntry(source, target.relPath, chunk);
-        const more = !chunk.atEof && !this.stopped;
-        // The next read starts now, not after the commit: the parser need not wait for it.
-        if (more) reading = readFrom(cursor, chunk.remaining);
-        for (const problem of chunk.problems) this.fail(source, problem.code, problem.message);
         await storing;
-        if (chunk.batch.count > 0 || movedOn(previous, cursor)) {
-          storing = this.store(source, target.relPath, chunk);
+        if (batch.count > 0 || movedOn(previous, cursor)) {
+          storing = this.store(source, target.relPath, batch, cursor);
         }
-        if (!more) break;
       }
       await storing;
     } finally {
-      // Left by an error: the commit under way still ends before the next scan begins, and a
-      // read made ahead is dropped (it changed nothing).
+      // Left by an error: the commit under way still ends before the next scan begins, and
+      // what was parsed ahead is dropped (it changed nothing).
       await storing.catch(() => undefined);
-      await reading.catch(() => undefined);
+      await Promise.allSettled(ahead.map((a) => a.parsed));
     }
   }
 
   /**
-   * This thread's reader, or the worker's while there is a backlog (or a backfill under way).
-   * Once a worker has failed, everything is read here: the chunk it failed on is read again,
+   * This thread's parser, or the pool's while there is a backlog (or a backfill under way).
+   * Once a worker has failed, everything is parsed here: the read it failed on is read again,
    * from the same cursor, by the next scan.
    */
-  private reader(remaining: number): ChunkReader {
-    if (this.worker?.failed) void this.takeWorker()?.close();
-    const { parseWorker, workerAfterBytes = WORKER_AFTER_BYTES } = this.options;
-    if (!this.worker && !this.workerFailed && parseWorker && remaining >= workerAfterBytes) {
-      this.worker = new WorkerReader(
+  private parser(remaining: number): EntryParser {
+    if (this.pool?.failed) void this.takePool()?.close();
+    const { parseWorker, parseThreads = 2, workerAfterBytes = WORKER_AFTER_BYTES } = this.options;
+    const wanted = parseWorker && parseThreads > 0 && remaining >= workerAfterBytes;
+    if (!this.pool && !this.poolFailed && wanted) {
+      this.pool = new ParsePool(
         parseWorker,
         this.sources.map((s) => s.spec),
+        parseThreads,
       );
     }
-    return this.worker ?? this.local;
+    return this.pool ?? this.local;
   }
 
-  private async stopWorker(): Promise<void> {
-    await this.takeWorker()?.close();
+  private async stopPool(): Promise<void> {
+    await this.takePool()?.close();
   }
 
-  private takeWorker(): WorkerReader | null {
-    const worker = this.worker;
-    this.worker = null;
-    if (worker?.failed && !this.workerFailed) {
-      this.workerFailed = true;
-      this.log.warn('the parse worker failed: parsing goes on in the main thread');
+  private takePool(): ParsePool | null {
+    const pool = this.pool;
+    this.pool = null;
+    if (pool?.failed && !this.poolFailed) {
+      this.poolFailed = true;
+      this.log.warn('a parse worker failed: parsing goes on in the main thread');
     }
-    return worker;
+    return pool;
   }
 
-  private async store(source: SourceState, relPath: string, chunk: Chunk) {
-    await this.outbox.appendBatch(chunk.batch, [chunk.cursor]);
+  private async store(source: SourceState, relPath: string, batch: ItemBatch, cursor: FileCursor) {
+    await this.outbox.appendBatch(batch, [cursor]);
     if (this.storageError) {
       this.log.info('the outbox accepts writes again: collection resumes');
       this.storageError = null;
     }
-    source.cursors.set(relPath, chunk.cursor);
-    if (chunk.batch.lastTs) source.lastEventAt = chunk.batch.lastTs;
+    source.cursors.set(relPath, cursor);
+    if (batch.lastTs) source.lastEventAt = batch.lastTs;
   }
 
-  private trackOpenEntry(source: SourceState, relPath: string, chunk: Chunk): void {
-    if (chunk.openEnd === null || !chunk.atEof) {
+  private trackOpenEntry(source: SourceState, relPath: string, pass: TailPass): void {
+    if (!pass.open || !pass.atEof) {
       source.openSince.delete(relPath);
       return;
     }
     const known = source.openSince.get(relPath);
-    if (!known || known.end !== chunk.openEnd) {
-      source.openSince.set(relPath, { end: chunk.openEnd, since: this.now() });
+    if (!known || known.end !== pass.open.end) {
+      source.openSince.set(relPath, { end: pass.open.end, since: this.now() });
     }
     // Come back once the entry has had time to settle, even if nothing else happens.
     this.settleTimer ??= setTimeout(() => {
@@ -496,7 +527,7 @@ function naturalOrder(a: string, b: string): number {
   return a.localeCompare(b, 'en', { numeric: true, sensitivity: 'base' });
 }
 
-/** Whether a chunk moved the cursor on, or onto another file: worth a commit even without items. */
+/** Whether a read moved the cursor on, or onto another file: worth a commit even without items. */
 function movedOn(previous: FileCursor | undefined, next: FileCursor): boolean {
   return (
     !previous ||

@@ -50,9 +50,18 @@ export const configSchema = z
           })
           .strict()
           .default({ maxAgeDays: 30, maxBytes: 64 * 1024 * 1024 }),
+        /**
+         * Worker threads that parse a large backlog (a backfill), each up to one core while
+         * it lasts; 0 parses everything on the agent's main thread.
+         */
+        parseThreads: z.number().int().min(0).max(8).default(2),
       })
       .strict()
-      .default({ pollIntervalSec: 2, backfill: { maxAgeDays: 30, maxBytes: 64 * 1024 * 1024 } }),
+      .default({
+        pollIntervalSec: 2,
+        backfill: { maxAgeDays: 30, maxBytes: 64 * 1024 * 1024 },
+        parseThreads: 2,
+      }),
     /** The outbox's quota: beyond it the oldest metrics go first, errors last, and a gap item says so. */
     outbox: z
       .object({

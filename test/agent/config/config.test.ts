@@ -27,6 +27,11 @@ describe('config', () => {
     expect(config.dataDir).toBe(path.resolve('/base/data'));
     expect(config.sources['em-server']!.folder).toBe(path.resolve('/base/logs'));
     expect(config.collect.pollIntervalSec).toBe(2);
+    expect(config.collect.parseThreads).toBe(2);
+    expect(parseConfig({ ...valid, collect: {} }, '/base').collect.parseThreads).toBe(2);
+    expect(errorOf({ ...valid, collect: { parseThreads: -1 } })).toMatch(
+      /^collect\.parseThreads: /,
+    );
   });
 
   it('names the key of a wrong value', () => {

@@ -1,0 +1,67 @@
+// The parsing of one read's entries into a batch for the outbox: the costly part of
+// collecting, which runs on the agent's thread or, during a backfill, in parse workers
+// (parse-pool.ts). Either way the same code turns the same entries into the same batch.
+import path from 'node:path';
+import { serializeItems, type ItemBatch } from '../outbox/batch.ts';
+import type { ProfileSource } from '../profiles/schema.ts';
+import type { CodedError } from '../status.ts';
+import type { NewItem } from '../transport/codec.ts';
+import type { Entry } from './entries.ts';
+import { compileSource, type SourceParser } from './parse.ts';
+import type { TailPass } from './tail.ts';
+
+export interface ParseJob {
+  source: string;
+  /** The file's path in its source folder: problems name it, items may carry its name. */
+  relPath: string;
+  entries: Entry[];
+}
+
+export interface ParsedBatch {
+  batch: ItemBatch;
+  /** Entries that could not be read, for the source's status. */
+  problems: CodedError[];
+}
+
+export type SourceParsers = ReadonlyMap<string, SourceParser>;
+
+export function compileSources(specs: readonly ProfileSource[]): SourceParsers {
+  return new Map(specs.map((spec) => [spec.id, compileSource(spec)]));
+}
+
+export function parseJob(
+  parsers: SourceParsers,
+  { source, relPath, entries }: ParseJob,
+): ParsedBatch {
+  const parser = parsers.get(source);
+  if (!parser) throw new Error(`no parser for source "${source}"`);
+  const file = path.basename(relPath);
+  const items: NewItem[] = [];
+  const problems: CodedError[] = [];
+  for (const entry of entries) {
+    const outcome = parser.parse(entry, file);
+    for (const item of outcome.items) items.push(item);
+    for (const problem of outcome.problems) {
+      problems.push({ code: 'parse_failed', message: `${relPath}: ${problem}` });
+    }
+  }
+  return { batch: serializeItems(items), problems };
+}
+
+/** What went wrong with a read as a whole, as opposed to one of its entries. */
+export function readProblems(pass: TailPass, relPath: string): CodedError[] {
+  const problems: CodedError[] = [];
+  if (pass.replacementChars > 0) {
+    problems.push({
+      code: 'decode_invalid',
+      message: `${relPath}: ${pass.replacementChars} undecodable bytes replaced`,
+    });
+  }
+  if (pass.oversized) {
+    problems.push({
+      code: 'line_too_long',
+      message: `${relPath}: a line longer than one read was cut`,
+    });
+  }
+  return problems;
+}

@@ -1,0 +1,128 @@
+// The parse workers parse exactly as this thread does: the same batches and problems from the
+// same entries. They run the worker module as built (vitest's globalSetup builds out/agent),
+// so what is tested is what the agent starts.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { PARSE_WORKER } from '../../../scripts/build-agent.mjs';
+import { compileSources, type ParseJob } from '../../../src-agent/collect/parse-job.ts';
+import { localParser, ParsePool } from '../../../src-agent/collect/parse-pool.ts';
+import { resolveSources } from '../../../src-agent/collect/sources.ts';
+import { READ_CHUNK_BYTES, tailOnce } from '../../../src-agent/collect/tail.ts';
+import { loadProfile } from '../../../src-agent/profiles/load.ts';
+import type { ProfileSource } from '../../../src-agent/profiles/schema.ts';
+
+const SAMPLES = path.resolve(import.meta.dirname, '../../../../shared/samples/logs');
+const WORKER_URL = pathToFileURL(PARSE_WORKER);
+
+let dir: string;
+const pools: ParsePool[] = [];
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'parse-pool-'));
+});
+afterEach(async () => {
+  await Promise.all(pools.splice(0).map((p) => p.close()));
+  await rm(dir, { recursive: true, force: true });
+});
+
+function pool(specs: ProfileSource[], size: number): ParsePool {
+  const created = new ParsePool(WORKER_URL, specs, size);
+  pools.push(created);
+  return created;
+}
+
+/** The jobs of reading `file` to its end, read after read, as the collector makes them. */
+async function jobsOf(specs: ProfileSource[], spec: ProfileSource, file: string) {
+  const parser = compileSources(specs).get(spec.id)!;
+  const target = {
+    source: spec.id,
+    relPath: path.basename(file),
+    absPath: file,
+    encoding: spec.encoding,
+    parser,
+  };
+  const jobs: ParseJob[] = [];
+  let cursor;
+  for (;;) {
+    const pass = await tailOnce(target, cursor, true);
+    if (!pass) break;
+    jobs.push({ source: spec.id, relPath: target.relPath, entries: pass.entries });
+    cursor = pass.cursor;
+    if (pass.atEof) break;
+  }
+  return jobs;
+}
+
+describe('the parse workers', () => {
+  it('parse the sample logs exactly as this thread does', async () => {
+    const cases = [
+      { kind: 'em' as const, source: 'em-server', file: 'em/SmartSEM/Log/EM Server.log' },
+      { kind: 'lm' as const, source: 'zen', file: 'lm/Logging/ZEN.log.xml' },
+      {
+        kind: 'lm' as const,
+        source: 'remote-service',
+        file: 'lm/Remote Service/remote service.log.xml',
+      },
+    ];
+    for (const { kind, source, file } of cases) {
+      const specs = resolveSources(await loadProfile(kind), {});
+      const spec = specs.find((s) => s.id === source)!;
+      // Enough copies for several reads.
+      const copy = path.join(dir, path.basename(file));
+      const text = await readFile(path.join(SAMPLES, file));
+      const copies = Math.ceil((2 * READ_CHUNK_BYTES) / text.length) + 1;
+      await writeFile(copy, Buffer.concat(Array.from({ length: copies }, () => text)));
+      const jobs = await jobsOf(specs, spec, copy);
+      expect(jobs.length).toBeGreaterThan(1);
+      const here = localParser(compileSources(specs));
+      const workers = pool(specs, 2);
+      const expected = await Promise.all(jobs.map((job) => here.parse(job)));
+      // All at once: the pool spreads them over its workers.
+      const got = await Promise.all(jobs.map((job) => workers.parse(job)));
+      expect(got).toEqual(expected);
+      expect(got.reduce((n, p) => n + p.batch.count, 0)).toBeGreaterThan(copies);
+    }
+  });
+
+  it('report entries they cannot read as this thread does', async () => {
+    const specs = resolveSources(await loadProfile('em'), {});
+    const spec = specs.find((s) => s.id === 'em-server')!;
+    const file = path.join(dir, 'EM Server.log');
+    await writeFile(
+      file,
+      '2025-05-11 08:00:04.236 | INFO  | System   | Operating Hours = 1.5 Hours\r\n' +
+        '2025-13-45 99:00:04.236 | ERROR | System   | no such date\r\n',
+    );
+    const [job] = await jobsOf(specs, spec, file);
+    const expected = await localParser(compileSources(specs)).parse(job!);
+    const got = await pool(specs, 1).parse(job!);
+    expect(got).toEqual(expected);
+    expect(got.problems.map((p) => p.code)).toEqual(['parse_failed']);
+    expect(got.batch.count).toBe(1);
+  });
+
+  it('refuse a job for a source they do not know, and parse on', async () => {
+    const specs = resolveSources(await loadProfile('em'), {});
+    const workers = pool(specs, 1);
+    const job = { source: 'nonesuch', relPath: 'x.log', entries: [] };
+    await expect(workers.parse(job)).rejects.toThrow('no parser for source "nonesuch"');
+    expect(workers.failed).toBe(false);
+    await expect(workers.parse({ ...job, source: 'em-server' })).resolves.toMatchObject({
+      batch: { count: 0 },
+    });
+  });
+
+  it('fail every job, pending or later, once closed', async () => {
+    const specs = resolveSources(await loadProfile('lm'), {});
+    const spec = specs.find((s) => s.id === 'zen')!;
+    const [job] = await jobsOf(specs, spec, path.join(SAMPLES, 'lm/Logging/ZEN.log.xml'));
+    const workers = pool(specs, 2);
+    const refused = expect(workers.parse(job!)).rejects.toThrow('the parse worker was closed');
+    await workers.close();
+    await refused;
+    expect(workers.failed).toBe(true);
+    await expect(workers.parse(job!)).rejects.toThrow('the parse worker was closed');
+  });
+});
