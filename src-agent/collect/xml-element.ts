@@ -91,90 +91,117 @@ const [LT, GT, SLASH, EQUALS, DOUBLE, SINGLE] = ['<', '>', '/', '=', '"', "'"].m
   c.charCodeAt(0),
 );
 
-// The text being read and the position in it: one read at a time, plain scanning with
-// indexOf and char codes (regular expressions with captures were slower by half).
-let src = '';
-let pos = 0;
-
 /** The one element that `source` consists of (blanks around it allowed), or null. */
 export function readPlainElement(source: string): XmlElement | null {
-  src = source;
-  pos = skipBlanks(0);
-  const root = element(0);
-  const whole = root !== null && skipBlanks(pos) === source.length;
-  src = '';
-  return whole ? root : null;
+  const reader = new QuickReader(source);
+  reader.pos = reader.skipBlanks(0);
+  const root = reader.element(0);
+  return root !== null && reader.skipBlanks(reader.pos) === source.length ? root : null;
 }
 
-function element(depth: number): XmlElement | null {
-  if (depth > MAX_DEPTH || src.charCodeAt(pos) !== LT) return null;
-  const nameStart = pos + 1;
-  pos = nameEnd(nameStart);
-  if (pos === nameStart) return null;
-  const name = src.slice(nameStart, pos);
-  const attrs: Record<string, string> = {};
-  for (;;) {
-    const next = skipBlanks(pos);
-    const c = src.charCodeAt(next);
-    if (c === GT) {
-      pos = next + 1;
-      break;
+/**
+ * The text being read and the position in it: plain scanning with indexOf and char codes
+ * (regular expressions with captures were slower by half), on an object's fields (module-level
+ * variables cost a check on every access).
+ */
+class QuickReader {
+  pos = 0;
+  constructor(readonly src: string) {}
+
+  element(depth: number): XmlElement | null {
+    const src = this.src;
+    if (depth > MAX_DEPTH || src.charCodeAt(this.pos) !== LT) return null;
+    const nameStart = this.pos + 1;
+    this.pos = this.nameEnd(nameStart);
+    if (this.pos === nameStart) return null;
+    const name = src.slice(nameStart, this.pos);
+    const attrs: Record<string, string> = {};
+    for (;;) {
+      const next = this.skipBlanks(this.pos);
+      const c = src.charCodeAt(next);
+      if (c === GT) {
+        this.pos = next + 1;
+        break;
+      }
+      if (c === SLASH) {
+        if (src.charCodeAt(next + 1) !== GT) return null;
+        this.pos = next + 2;
+        return { name, attrs, children: [], text: '' };
+      }
+      // An attribute, after at least one blank.
+      if (next === this.pos) return null;
+      const keyEnd = this.nameEnd(next);
+      if (keyEnd === next) return null;
+      const key = src.slice(next, keyEnd);
+      let at = this.skipBlanks(keyEnd);
+      if (src.charCodeAt(at) !== EQUALS) return null;
+      at = this.skipBlanks(at + 1);
+      const quote = src.charCodeAt(at);
+      if (quote !== DOUBLE && quote !== SINGLE) return null;
+      const close = src.indexOf(quote === DOUBLE ? '"' : "'", at + 1);
+      if (close < 0) return null;
+      const raw = src.slice(at + 1, close);
+      const value = raw.includes('<') ? null : plainText(raw);
+      // A repeated attribute is not well-formed XML: the full parser says what it makes of it.
+      if (value === null || Object.hasOwn(attrs, key)) return null;
+      attrs[key] = value;
+      this.pos = close + 1;
     }
-    if (c === SLASH) {
-      if (src.charCodeAt(next + 1) !== GT) return null;
-      pos = next + 2;
-      return { name, attrs, children: [], text: '' };
+
+    const children: XmlElement[] = [];
+    let text = '';
+    for (;;) {
+      const lt = src.indexOf('<', this.pos);
+      if (lt < 0) return null;
+      if (lt > this.pos) {
+        const part = plainText(src.slice(this.pos, lt));
+        if (part === null) return null;
+        text += part;
+      }
+      this.pos = lt;
+      if (src.startsWith(CDATA_OPEN, lt)) {
+        const end = src.indexOf(CDATA_CLOSE, lt + CDATA_OPEN.length);
+        if (end < 0) return null;
+        text += src.slice(lt + CDATA_OPEN.length, end);
+        this.pos = end + CDATA_CLOSE.length;
+        continue;
+      }
+      if (src.charCodeAt(lt + 1) === SLASH) break;
+      const child = this.element(depth + 1);
+      if (!child) return null;
+      children.push(child);
     }
-    // An attribute, after at least one blank.
-    if (next === pos) return null;
-    const keyEnd = nameEnd(next);
-    if (keyEnd === next) return null;
-    const key = src.slice(next, keyEnd);
-    let at = skipBlanks(keyEnd);
-    if (src.charCodeAt(at) !== EQUALS) return null;
-    at = skipBlanks(at + 1);
-    const quote = src.charCodeAt(at);
-    if (quote !== DOUBLE && quote !== SINGLE) return null;
-    const close = src.indexOf(quote === DOUBLE ? '"' : "'", at + 1);
-    if (close < 0) return null;
-    const raw = src.slice(at + 1, close);
-    const value = raw.includes('<') ? null : plainText(raw);
-    // A repeated attribute is not well-formed XML: the full parser says what it makes of it.
-    if (value === null || Object.hasOwn(attrs, key)) return null;
-    attrs[key] = value;
-    pos = close + 1;
+    this.pos += 2;
+    if (!src.startsWith(name, this.pos)) return null;
+    this.pos = this.skipBlanks(this.pos + name.length);
+    if (src.charCodeAt(this.pos) !== GT) return null;
+    this.pos++;
+    return { name, attrs, children, text };
   }
 
-  const children: XmlElement[] = [];
-  let text = '';
-  for (;;) {
-    const lt = src.indexOf('<', pos);
-    if (lt < 0) return null;
-    if (lt > pos) {
-      const part = plainText(src.slice(pos, lt));
-      if (part === null) return null;
-      text += part;
-    }
-    pos = lt;
-    if (src.startsWith(CDATA_OPEN, lt)) {
-      const end = src.indexOf(CDATA_CLOSE, lt + CDATA_OPEN.length);
-      if (end < 0) return null;
-      text += src.slice(lt + CDATA_OPEN.length, end);
-      pos = end + CDATA_CLOSE.length;
-      continue;
-    }
-    if (src.charCodeAt(lt + 1) === SLASH) break;
-    const child = element(depth + 1);
-    if (!child) return null;
-    children.push(child);
+  /** Where an XML name (`[A-Za-z_][\w.:-]*`) starting at `at` ends (`at` if there is none). */
+  nameEnd(at: number): number {
+    const src = this.src;
+    if (!isNameStart(src.charCodeAt(at))) return at;
+    let end = at + 1;
+    while (isNameChar(src.charCodeAt(end))) end++;
+    return end;
   }
-  pos += 2;
-  if (!src.startsWith(name, pos)) return null;
-  pos = skipBlanks(pos + name.length);
-  if (src.charCodeAt(pos) !== GT) return null;
-  pos++;
-  return { name, attrs, children, text };
+
+  skipBlanks(at: number): number {
+    const src = this.src;
+    for (;;) {
+      const c = src.charCodeAt(at);
+      if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return at;
+      at++;
+    }
+  }
 }
+
+const isNameStart = (c: number) =>
+  (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x5f;
+const isNameChar = (c: number) =>
+  isNameStart(c) || (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x3a || c === 0x2d;
 
 /** `raw` with the predefined entities decoded, or null for any other `&`. */
 function plainText(raw: string): string | null {
@@ -187,21 +214,4 @@ function plainText(raw: string): string | null {
     return whole;
   });
   return unknown ? null : text;
-}
-
-/** Where an XML name starting at `at` ends (`at` itself when there is none). */
-function nameEnd(at: number): number {
-  // test() on a sticky pattern: native scanning, and no match array to allocate.
-  XML_NAME.lastIndex = at;
-  return XML_NAME.test(src) ? XML_NAME.lastIndex : at;
-}
-
-const XML_NAME = /[A-Za-z_][\w.:-]*/y;
-
-function skipBlanks(at: number): number {
-  for (;;) {
-    const c = src.charCodeAt(at);
-    if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return at;
-    at++;
-  }
 }
