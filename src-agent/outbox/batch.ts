@@ -34,31 +34,40 @@ export const splitStateKey = (key: string) => key.split('\u0000') as [string, st
 export function serializeItems(items: readonly NewItem[]): ItemBatch {
   const kept: NewItem[] = [];
   const firstStates: FirstState[] = [];
-  const values = new Map<string, NewItem['value']>();
+  // By source, then name: the profile's own strings, whose hashes are kept, where a joined key
+  // would be a new string to hash for every state item.
+  const values = new Map<string, Map<string, NewItem['value']>>();
   for (const item of items) {
     if (item.kind === 'state') {
-      const key = stateKey(item.source, item.name);
-      const previous = values.get(key);
+      let ofSource = values.get(item.source);
+      if (!ofSource) values.set(item.source, (ofSource = new Map()));
+      const previous = ofSource.get(item.name);
       if (previous === undefined) {
         firstStates.push({
           index: kept.length,
-          key,
+          key: stateKey(item.source, item.name),
           value: JSON.stringify(item.value),
           size: JSON.stringify(item).length,
         });
       } else if (previous === item.value) {
         continue;
       }
-      values.set(key, item.value);
+      ofSource.set(item.name, item.value);
     }
     kept.push(item);
+  }
+  const lastStates: ItemBatch['lastStates'] = [];
+  for (const [source, ofSource] of values) {
+    for (const [name, value] of ofSource) {
+      lastStates.push([stateKey(source, name), JSON.stringify(value)]);
+    }
   }
   return {
     // One call for the whole array: a call per item took twice as long.
     json: JSON.stringify(kept),
     count: kept.length,
     firstStates,
-    lastStates: [...values].map(([key, value]) => [key, JSON.stringify(value)]),
+    lastStates,
     lastTs: items.length > 0 ? items[items.length - 1]!.ts : null,
   };
 }
