@@ -397,38 +397,42 @@ export class Collector {
     let remaining = backlog;
     let more = true;
     const ahead: { pass: TailPass; parsed: Promise<ParsedBatch> }[] = [];
+    /** Reads on while parsers are free: one read more than there are workers. */
+    const readAhead = async () => {
+      const parser = this.parser(remaining);
+      const depth = parser instanceof ParsePool ? parser.size + 1 : 1;
+      while (more && ahead.length < depth) {
+        const open = source.openSince.get(target.relPath);
+        const settled = finish || (open !== undefined && this.now() - open.since >= this.settleMs);
+        const pass = await tailOnce(tailTarget, readTo, settled);
+        if (!pass || pass.cursor.identity !== identity) {
+          // Renamed since it was probed, and a new file took its name: reading that one from
+          // its start now would skip the end of the renamed one. The next scan finishes it.
+          if (pass) this.dirty.add(source);
+          more = false;
+          return;
+        }
+        const parsed = parser.parse({
+          source: source.spec.id,
+          relPath: target.relPath,
+          entries: pass.entries,
+        });
+        // A failure is met when its turn comes, not as an unhandled rejection before.
+        parsed.catch(() => undefined);
+        ahead.push({ pass, parsed });
+        readTo = pass.cursor;
+        remaining = pass.size - pass.cursor.offset;
+        this.trackOpenEntry(source, target.relPath, pass);
+        more = !pass.atEof && !this.stopped;
+      }
+    };
     let storing: Promise<void> = Promise.resolve();
     try {
-      for (;;) {
-        const parser = this.parser(remaining);
-        // One read more than there are workers: the next is framed while they parse.
-        const depth = parser instanceof ParsePool ? parser.size + 1 : 1;
-        while (more && ahead.length < depth) {
-          const open = source.openSince.get(target.relPath);
-          const settled =
-            finish || (open !== undefined && this.now() - open.since >= this.settleMs);
-          const pass = await tailOnce(tailTarget, readTo, settled);
-          if (!pass || pass.cursor.identity !== identity) {
-            // Renamed since it was probed, and a new file took its name: reading that one
-            // from its start now would skip the end of the renamed one. The next scan
-            // finishes it.
-            if (pass) this.dirty.add(source);
-            more = false;
-            break;
-          }
-          const job = { source: source.spec.id, relPath: target.relPath, entries: pass.entries };
-          const parsed = parser.parse(job);
-          // A failure is met when its turn comes, not as an unhandled rejection before.
-          parsed.catch(() => undefined);
-          ahead.push({ pass, parsed });
-          readTo = pass.cursor;
-          remaining = pass.size - pass.cursor.offset;
-          this.trackOpenEntry(source, target.relPath, pass);
-          more = !pass.atEof && !this.stopped;
-        }
-        const next = ahead.shift();
-        if (!next) break;
+      await readAhead();
+      for (let next = ahead.shift(); next; next = ahead.shift()) {
         const { batch, problems } = await next.parsed;
+        // The workers get their next read before this one waits for the previous commit.
+        await readAhead();
         for (const problem of [...readProblems(next.pass, target.relPath), ...problems]) {
           this.fail(source, problem.code, problem.message);
         }
