@@ -13,6 +13,7 @@ import type { CodedError, SourceStatus } from '../status.ts';
 import type { ItemBatch } from '../outbox/batch.ts';
 import { compileSources, readProblems, type ParsedBatch, type SourceParsers } from './parse-job.ts';
 import { localParser, ParsePool, type EntryParser } from './parse-pool.ts';
+import { ReadQueue } from './read-queue.ts';
 import { resolveFolder } from './folders.ts';
 import { fileMatcher } from './sources.ts';
 import {
@@ -54,6 +55,8 @@ export interface CollectorOptions {
   workerAfterBytes?: number;
 }
 
+/** Reads parsed or being parsed, not yet committed: a bound on memory when commits lag. */
+const MAX_READS_AHEAD = 6;
 /** After reading this much, catching up is worth a full garbage collection. */
 export const RELEASE_AFTER_BYTES = 4 * 1024 * 1024;
 /**
@@ -381,8 +384,9 @@ export class Collector {
 
   /**
    * Reads the file with `identity` at `target.absPath` to its end, while that is the file
-   * there, read by read from its cursor. Reads go ahead of the parsing, as far as there are
-   * workers to parse them; commits happen strictly in order, each with its read's cursor.
+   * there, read by read from its cursor. The reads run ahead while a parser is free (one more
+   * than there are workers); the commits follow strictly in order, each with its read's
+   * cursor, so that a crash at any point loses nothing and stores nothing twice.
    */
   private async readToEnd(
     source: SourceState,
@@ -391,48 +395,21 @@ export class Collector {
     finish = false,
     backlog = 0,
   ): Promise<void> {
-    const tailTarget = { ...target, parser: this.parsers.get(source.spec.id)! };
+    const reads = new ReadQueue<{ pass: TailPass; parsed: Promise<ParsedBatch> }>();
+    const reading = this.readAhead(source, target, identity, finish, backlog, reads).finally(() =>
+      reads.close(),
+    );
     let cursor = source.cursors.get(target.relPath);
-    let readTo = cursor;
-    let remaining = backlog;
-    let more = true;
-    const ahead: { pass: TailPass; parsed: Promise<ParsedBatch> }[] = [];
-    /** Reads on while parsers are free: one read more than there are workers. */
-    const readAhead = async () => {
-      const parser = this.parser(remaining);
-      const depth = parser instanceof ParsePool ? parser.size + 1 : 1;
-      while (more && ahead.length < depth) {
-        const open = source.openSince.get(target.relPath);
-        const settled = finish || (open !== undefined && this.now() - open.since >= this.settleMs);
-        const pass = await tailOnce(tailTarget, readTo, settled);
-        if (!pass || pass.cursor.identity !== identity) {
-          // Renamed since it was probed, and a new file took its name: reading that one from
-          // its start now would skip the end of the renamed one. The next scan finishes it.
-          if (pass) this.dirty.add(source);
-          more = false;
-          return;
-        }
-        const parsed = parser.parse({
-          source: source.spec.id,
-          relPath: target.relPath,
-          entries: pass.entries,
-        });
-        // A failure is met when its turn comes, not as an unhandled rejection before.
-        parsed.catch(() => undefined);
-        ahead.push({ pass, parsed });
-        readTo = pass.cursor;
-        remaining = pass.size - pass.cursor.offset;
-        this.trackOpenEntry(source, target.relPath, pass);
-        more = !pass.atEof && !this.stopped;
-      }
-    };
     let storing: Promise<void> = Promise.resolve();
     try {
-      await readAhead();
-      for (let next = ahead.shift(); next; next = ahead.shift()) {
+      for (;;) {
+        const next = reads.shift();
+        if (!next) {
+          if (reads.closed) break;
+          await reads.changed();
+          continue;
+        }
         const { batch, problems } = await next.parsed;
-        // The workers get their next read before this one waits for the previous commit.
-        await readAhead();
         for (const problem of [...readProblems(next.pass, target.relPath), ...problems]) {
           this.fail(source, problem.code, problem.message);
         }
@@ -445,11 +422,62 @@ export class Collector {
         }
       }
       await storing;
+      // A read that failed does so here, after the reads before it are stored.
+      await reading;
     } finally {
-      // Left by an error: the commit under way still ends before the next scan begins, and
-      // what was parsed ahead is dropped (it changed nothing).
+      // Left by an error: the reader stops, the commit under way still ends before the next
+      // scan begins, and what was parsed ahead is dropped (it changed nothing).
+      reads.close();
       await storing.catch(() => undefined);
-      await Promise.allSettled(ahead.map((a) => a.parsed));
+      await reading.catch(() => undefined);
+      await Promise.allSettled(reads.drain().map((r) => r.parsed));
+    }
+  }
+
+  /** The reading side of readToEnd: reads and hands out parse jobs until the file's end. */
+  private async readAhead(
+    source: SourceState,
+    target: FileTarget,
+    identity: string,
+    finish: boolean,
+    backlog: number,
+    reads: ReadQueue<{ pass: TailPass; parsed: Promise<ParsedBatch> }>,
+  ): Promise<void> {
+    const tailTarget = { ...target, parser: this.parsers.get(source.spec.id)! };
+    let readTo = source.cursors.get(target.relPath);
+    let remaining = backlog;
+    let parsing = 0;
+    const parsed = () => {
+      parsing--;
+      reads.notify();
+    };
+    while (!reads.closed && !this.stopped) {
+      const parser = this.parser(remaining);
+      const workers = parser instanceof ParsePool ? parser.size : 0;
+      if (parsing > workers || reads.length >= MAX_READS_AHEAD) {
+        await reads.changed();
+        continue;
+      }
+      const open = source.openSince.get(target.relPath);
+      const settled = finish || (open !== undefined && this.now() - open.since >= this.settleMs);
+      const pass = await tailOnce(tailTarget, readTo, settled);
+      if (!pass) return;
+      if (pass.cursor.identity !== identity) {
+        // Renamed since it was probed, and a new file took its name: reading that one from
+        // its start now would skip the end of the renamed one. The next scan finishes it.
+        this.dirty.add(source);
+        return;
+      }
+      parsing++;
+      const job = { source: source.spec.id, relPath: target.relPath, entries: pass.entries };
+      const batch = parser.parse(job);
+      // A failure is met by the committer when its turn comes.
+      batch.then(parsed, parsed);
+      reads.push({ pass, parsed: batch });
+      readTo = pass.cursor;
+      remaining = pass.size - pass.cursor.offset;
+      this.trackOpenEntry(source, target.relPath, pass);
+      if (pass.atEof) return;
     }
   }
 
