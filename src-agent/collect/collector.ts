@@ -497,7 +497,8 @@ export class Collector {
         parseThreads,
       );
     }
-    return this.pool ?? this.local;
+    // Until its workers have started (some 50 ms), reads are parsed here rather than wait.
+    return this.pool?.ready ? this.pool : this.local;
   }
 
   private async stopPool(): Promise<void> {

@@ -5,7 +5,7 @@ import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import iconv from 'iconv-lite';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { pathToFileURL } from 'node:url';
 import { PARSE_WORKER } from '../../../scripts/build-agent.mjs';
 import {
@@ -13,6 +13,7 @@ import {
   RELEASE_AFTER_BYTES,
   type CollectorOptions,
 } from '../../../src-agent/collect/collector.ts';
+import { ParsePool } from '../../../src-agent/collect/parse-pool.ts';
 import { READ_CHUNK_BYTES } from '../../../src-agent/collect/tail.ts';
 import { resolveSources } from '../../../src-agent/collect/sources.ts';
 import type { SourceOverride } from '../../../src-agent/config/schema.ts';
@@ -55,8 +56,8 @@ async function start(kind: DeviceKind, overrides: Record<string, SourceOverride>
 }
 
 /** The outbox's items as the server would receive them: each must pass its validation. */
-async function items(): Promise<Item[]> {
-  const batch = await outbox!.read(0, 10_000);
+async function items(limit = 10_000): Promise<Item[]> {
+  const batch = await outbox!.read(0, limit);
   return (batch?.frames ?? []).map((frame) => itemSchema.parse(JSON.parse(frame)));
 }
 
@@ -229,8 +230,8 @@ describe('the collector after a large read', () => {
 
 describe('the collector with parse workers', () => {
   const line = '2025-05-11 08:02:44.263 | INFO  | System   | Operating Hours = 17035.3 Hours\r\n';
-  // Several reads, and fewer items than items() reads at once.
-  const lines = Math.ceil((2.5 * READ_CHUNK_BYTES) / line.length);
+  // Enough reads that the workers have started (they take some 50 ms) well before the end.
+  const lines = Math.ceil((24 * READ_CHUNK_BYTES) / line.length);
 
   async function collect(parseWorker: URL | undefined) {
     const sources = resolveSources(await loadProfile('em'), {
@@ -250,7 +251,7 @@ describe('the collector with parse workers', () => {
     const source = status('em-server');
     await collector.stop();
     collector = null;
-    const got = await items();
+    const got = await items(lines);
     await outbox.close();
     outbox = null;
     return { items: got, source };
@@ -258,7 +259,10 @@ describe('the collector with parse workers', () => {
 
   it('stores what this thread would store', async () => {
     await writeFile(path.join(logs, 'EM Server.log'), line.repeat(lines));
+    const jobs = vi.spyOn(ParsePool.prototype, 'parse');
     const there = await collect(pathToFileURL(PARSE_WORKER));
+    expect(jobs).toHaveBeenCalled();
+    jobs.mockRestore();
     const here = await collect(undefined);
     expect(there.items.length).toBe(lines);
     expect(there.items).toEqual(here.items);
@@ -268,13 +272,21 @@ describe('the collector with parse workers', () => {
   it('parses on in this thread when a worker fails, and says so', async () => {
     await writeFile(path.join(logs, 'EM Server.log'), line.repeat(lines));
     const broken = path.join(dir, 'broken-worker.mjs');
-    await writeFile(broken, "throw new Error('the worker module is broken');\n");
+    // It starts as a worker should, then fails at its first job, mid-backfill.
+    await writeFile(
+      broken,
+      [
+        "import { parentPort } from 'node:worker_threads';",
+        'parentPort.postMessage({ ready: true });',
+        "parentPort.on('message', () => { throw new Error('the worker is broken'); });",
+      ].join('\n'),
+    );
     const { items: got, source } = await collect(pathToFileURL(broken));
     expect(got.length).toBe(lines);
     expect(new Set(got.map((i) => i.value)).size).toBe(1);
     expect(source.lastError).toEqual({
       code: 'read_failed',
-      message: expect.stringContaining('the parse worker failed: the worker module is broken'),
+      message: expect.stringContaining('the parse worker failed: the worker is broken'),
     });
   });
 });
