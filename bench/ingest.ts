@@ -3,7 +3,10 @@
 // line takes from being written to being committed.
 //
 //   npm run bench -- ingest [--em-mb 200] [--zen-mb 50] [--latency-sec 10] [--latency-rate 1000]
-//                           [--cpu-prof] [--node-args="--max-semi-space-size=32 ..."]
+//                           [--runs 1] [--cpu-prof] [--node-args="--max-semi-space-size=32 ..."]
+//
+// --runs N starts the agent N times on each file and shows the run of median wall time: on
+// a machine whose speed varies, single runs differ by a fifth.
 //
 // Sizes also come from BENCH_EM_MB, BENCH_ZEN_MB. MB here is 10^6 bytes. The figures are
 // printed; the last line is the same as one JSON object. Exit 0 even when targets are
@@ -67,6 +70,7 @@ interface Options {
   zenMb: number;
   latencySec: number;
   latencyRate: number;
+  runs: number;
   cpuProf: boolean;
   /** Node options for every agent this bench starts: for trying runtime settings. */
   nodeArgs: string[];
@@ -92,6 +96,8 @@ interface IngestFigures {
   /** Items per second of the agent's own CPU time: what a busy machine does not skew. */
   itemsPerCpuSec: number | null;
   exitCode: number | null;
+  /** Wall time of every run, in the order run (this one is their median). */
+  runsWallSec: number[];
 }
 
 interface LatencyFigures {
@@ -146,6 +152,7 @@ function parseOptions(args: string[]): Options {
       'latency-sec': { type: 'string', default: '10' },
       'latency-rate': { type: 'string', default: '1000' },
       'cpu-prof': { type: 'boolean', default: false },
+      runs: { type: 'string', default: '1' },
       'node-args': { type: 'string', default: '' },
     },
   });
@@ -159,6 +166,7 @@ function parseOptions(args: string[]): Options {
     zenMb: positive('zen-mb'),
     latencySec: positive('latency-sec'),
     latencyRate: positive('latency-rate'),
+    runs: Math.round(positive('runs')),
     cpuProf: values['cpu-prof'],
     nodeArgs: values['node-args'].split(/\s+/).filter(Boolean),
   };
@@ -196,14 +204,17 @@ async function runBench(options: Options, tmp: string): Promise<number> {
       progress(`agent ingest: ${LOG_NAMES[key]} skipped: ${plan}`);
       return { skipped: plan };
     }
-    progress(`agent ingest: ${LOG_NAMES[key]}`);
-    return attempt(() =>
-      measureIngest({
-        ...plan,
-        dir: path.join(tmp, `run-${key}`),
-        launch: { nodeArgs: options.nodeArgs },
-      }),
-    );
+    return attempt(async () => {
+      const runs: IngestFigures[] = [];
+      for (let i = 1; i <= options.runs; i++) {
+        progress(`agent ingest: ${LOG_NAMES[key]}, run ${i} of ${options.runs}`);
+        const dir = path.join(tmp, `run-${key}-${i}`);
+        runs.push(await measureIngest({ ...plan, dir, launch: { nodeArgs: options.nodeArgs } }));
+        rmSync(dir, { recursive: true, force: true });
+      }
+      const median = [...runs].sort((a, b) => a.wallSec - b.wallSec)[(runs.length - 1) >> 1]!;
+      return { ...median, runsWallSec: runs.map((r) => r.wallSec) };
+    });
   };
   const emIngest = await ingest('em');
   const zenIngest = await ingest('zen');
@@ -399,6 +410,7 @@ async function measureIngest(run: IngestRun): Promise<IngestFigures> {
       cpuSec: proc ? round(proc.cpuSec, 1) : null,
       itemsPerCpuSec: proc && proc.cpuSec > 0 ? Math.round(items / proc.cpuSec) : null,
       exitCode,
+      runsWallSec: [round(wallSec, 2)],
     };
   } finally {
     await reader?.close();
@@ -665,6 +677,9 @@ function printReport(r: Results): void {
           ? ' (as expected)'
           : ` (MISMATCH: expected ${int(expected)})`;
     p(`  ${LOG_NAMES[key].padEnd(14)} ${fix(f.wallSec, 2)} s`);
+    if (f.runsWallSec.length > 1) {
+      p(`    runs         ${f.runsWallSec.map((s) => fix(s, 2)).join(', ')} s (median shown)`);
+    }
     p(`    items        ${int(f.items)}${check}`);
     p(`    throughput   ${int(f.itemsPerSec)} items/s, ${fix(f.mbPerSec, 1)} MB/s`);
     p(
