@@ -4,6 +4,7 @@
 // cores as the pool has workers. In the Electron host, it keeps the main process free too.
 import { Worker } from 'node:worker_threads';
 import type { ProfileSource } from '../profiles/schema.ts';
+import { packEntries, transferables, type PackedEntries } from './packed-entries.ts';
 import { parseJob, type ParsedBatch, type ParseJob, type SourceParsers } from './parse-job.ts';
 
 export interface EntryParser {
@@ -15,7 +16,7 @@ export interface WorkerInit {
 }
 export interface WorkerRequest {
   id: number;
-  job: ParseJob;
+  job: Omit<ParseJob, 'entries'> & { entries: PackedEntries };
 }
 export type WorkerReply =
   | { ready: true }
@@ -107,7 +108,11 @@ class ParseWorker {
     const id = ++this.nextId;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      this.worker.postMessage({ id, job } satisfies WorkerRequest);
+      const entries = packEntries(job.entries);
+      this.worker.postMessage(
+        { id, job: { ...job, entries } } satisfies WorkerRequest,
+        transferables(entries),
+      );
     });
   }
 

@@ -1,6 +1,7 @@
 // A parse worker's thread (see parse-pool.ts): parses the entries of one read per request.
 // Built as its own module beside the agent's bundle (scripts/build-agent.mjs).
 import { parentPort, workerData } from 'node:worker_threads';
+import { unpackEntries } from './packed-entries.ts';
 import { compileSources, parseJob } from './parse-job.ts';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './parse-pool.ts';
 
@@ -12,7 +13,7 @@ port.postMessage({ ready: true } satisfies WorkerReply);
 port.on('message', ({ id, job }: WorkerRequest) => {
   let reply: WorkerReply;
   try {
-    reply = { id, parsed: parseJob(parsers, job) };
+    reply = { id, parsed: parseJob(parsers, { ...job, entries: unpackEntries(job.entries) }) };
   } catch (err) {
     reply = { id, error: { message: (err as Error).message } };
   }
