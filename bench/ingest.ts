@@ -43,12 +43,7 @@ import {
   generateZenLog,
   type GeneratedLog,
 } from './ingest/generate.ts';
-import {
-  builtSourceMaps,
-  readSourceMaps,
-  summariseProfiles,
-  type ThreadProfile,
-} from './ingest/profile.ts';
+import { builtSourceMaps, summariseProfiles, type ThreadProfile } from './ingest/profile.ts';
 
 const MB = 1e6;
 const READ_CHUNK = 4 * 1024 * 1024;
@@ -228,8 +223,8 @@ async function runBench(options: Options, tmp: string): Promise<number> {
 
   let cpuProfile: Record<LogKey, Outcome<ThreadProfile[]>> | undefined;
   if (options.cpuProf) {
-    progress('profiling: collecting the source maps of the agent');
-    const maps = await attempt(() => harvestSourceMaps(path.join(tmp, 'source-maps')));
+    // The agent's bundle and its parse worker, each with its source map beside it.
+    const sourceMaps = await builtSourceMaps(path.join(ROOT, 'out/agent'));
     const profile = async (key: LogKey): Promise<Outcome<ThreadProfile[]>> => {
       const plan = plans[key];
       if (typeof plan === 'string') return { skipped: plan };
@@ -242,10 +237,6 @@ async function runBench(options: Options, tmp: string): Promise<number> {
           dir,
           launch: { nodeArgs: [...options.nodeArgs, '--cpu-prof', '--cpu-prof-dir', profileDir] },
         });
-        const sourceMaps = new Map([
-          ...('ok' in maps ? maps.ok : []),
-          ...(await builtSourceMaps(path.join(ROOT, 'out/agent'))),
-        ]);
         return summariseProfiles(profileDir, sourceMaps, ROOT, 20);
       });
     };
@@ -542,29 +533,6 @@ async function stopCleanly(agent: AgentProcess): Promise<number> {
   if (code !== 0)
     throw new Error(`the agent exited with ${code} on SIGTERM:\n${agent.stderrTail()}`);
   return code;
-}
-
-/**
- * The agent's modules' source maps, from a short run of its own with coverage on: coverage
- * counters would skew the profiled runs.
- */
-async function harvestSourceMaps(dir: string) {
-  const folder = path.join(dir, 'Log');
-  mkdirSync(folder, { recursive: true });
-  const config = await writeAgentConfig({
-    dir,
-    kind: 'em',
-    sources: { 'em-server': folder, 'smartsem-logs': null },
-  });
-  const coverage = path.join(dir, 'coverage');
-  const agent = startAgent(config, { env: { NODE_V8_COVERAGE: coverage } });
-  try {
-    await waitUntilStarted(agent, dir);
-    await stopCleanly(agent);
-  } finally {
-    await agent.stop();
-  }
-  return readSourceMaps(coverage);
 }
 
 /** Nearest rank. */

@@ -1,7 +1,8 @@
-// Reads a V8 .cpuprofile (node --cpu-prof) into the functions that took the most self
-// time: where the agent's main thread spends an ingest. The agent runs as an esbuild bundle
-// (and TypeScript elsewhere through tsx), so positions are mapped back to the sources
-// through the source maps Node keeps with a coverage report.
+// Reads V8 .cpuprofiles (node --cpu-prof, one per thread) into the functions that took the
+// most self time: where each of the agent's threads spends an ingest. Positions are mapped
+// back to the sources: the agent's bundle and parse worker through the source maps built
+// beside them, TypeScript run through tsx (the server) through the maps Node keeps with a
+// coverage report.
 import { readdir, readFile } from 'node:fs/promises';
 import { SourceMap, type SourceMapPayload } from 'node:module';
 import path from 'node:path';

@@ -28,7 +28,6 @@ export interface TailPass {
   /** The file's size when it was read. */
   size: number;
   replacementChars: number;
-  orphanLines: number;
   /** A line longer than one read was cut. */
   oversized: boolean;
 }
@@ -153,7 +152,6 @@ export async function tailOnce(
         atEof,
         size: probe.size,
         replacementChars,
-        orphanLines: framed.orphans,
         oversized,
         cursor: {
           source: target.source,
