@@ -39,6 +39,7 @@ import { openStore } from '../src-server/store.ts';
 import { ensureAgentBuilt } from '../scripts/build-agent.mjs';
 import { addDevice } from '../test/helpers/processes.ts';
 import { emLine, random } from './ingest/generate.ts';
+import { itemsAfter, PROGRESS_SQL } from './outbox-rows.ts';
 import {
   profilesByThread,
   readSourceMaps,
@@ -709,12 +710,7 @@ async function waitForQueue(
       const now = performance.now();
       // The newest seq stands in for count(*), which walks the whole table; nothing is
       // acknowledged yet, so they agree. Until the agent has made its tables, nothing to read.
-      const at = await db
-        .get<{ seq: number; offset: number }>(
-          `SELECT (SELECT coalesce(max(seq), 0) FROM items) AS seq,
-                  (SELECT coalesce(sum(offset), 0) FROM cursors) AS offset`,
-        )
-        .catch(() => undefined);
+      const at = await db.get<{ seq: number; offset: number }>(PROGRESS_SQL).catch(() => undefined);
       if (!at) continue;
       if (at.seq !== last.seq || at.offset !== last.offset) lastMove = now;
       else if (now - lastMove > STALL_MS) {
@@ -733,7 +729,7 @@ async function waitForQueue(
       }
       const ingestSec = (lastMove - started) / 1000;
       const counts = await db.get<{ n: number; first: number; last: number }>(
-        'SELECT count(*) AS n, min(seq) AS first, max(seq) AS last FROM items',
+        'SELECT sum(live) AS n, min(first_seq) AS first, max(last_seq) AS last FROM batches',
       );
       const items = counts?.n ?? 0;
       if (items < log.expectedItems) {
@@ -777,17 +773,11 @@ async function readFrames(outboxFile: string): Promise<string[]> {
   const db = await openReadOnly(outboxFile);
   try {
     const frames: string[] = [];
-    let after = 0;
-    for (;;) {
-      const rows = await db.all<{ seq: number; body: string }>(
-        'SELECT seq, body FROM items WHERE seq > ? ORDER BY seq LIMIT ?',
-        [after, FRAME_ITEMS],
-      );
-      if (rows.length === 0) return frames;
-      after = rows[rows.length - 1]!.seq;
-      const items = rows.map((r) => `{"seq":${r.seq},${r.body.slice(1)}`);
-      frames.push(`{"type":"items","items":[${items.join(',')}]}`);
+    const items = (await itemsAfter(db, 0)).map((r) => `{"seq":${r.seq},${r.body.slice(1)}`);
+    for (let i = 0; i < items.length; i += FRAME_ITEMS) {
+      frames.push(`{"type":"items","items":[${items.slice(i, i + FRAME_ITEMS).join(',')}]}`);
     }
+    return frames;
   } finally {
     await db.close();
   }
@@ -828,9 +818,7 @@ async function waitForDrain(
       }
       const now = performance.now();
       agentMaxRss = Math.max(agentMaxRss, procSample(agent.pid)?.rss ?? 0);
-      const oldest = await outbox.get<{ seq: number }>(
-        'SELECT seq FROM items ORDER BY seq LIMIT 1',
-      );
+      const oldest = await outbox.get<{ seq: number }>('SELECT last_seq FROM batches LIMIT 1');
       const row = await store.get<{ acked: number }>(
         'SELECT max(acked_seq) AS acked FROM streams WHERE device_id = ?',
         [DEVICE_ID],

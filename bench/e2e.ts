@@ -33,6 +33,7 @@ import {
   type NodeProcess,
 } from './drain.ts';
 import { emLine } from './ingest/generate.ts';
+import { itemsAfter } from './outbox-rows.ts';
 
 /** Fast enough that the poll adds little to a latency of tens of milliseconds. */
 const POLL_MS = 5;
@@ -227,10 +228,7 @@ async function measure(
   const outboxPoller = (async () => {
     let afterSeq = 0;
     while (found < total && !quiet()) {
-      const rows = await outbox.all<{ seq: number; body: string }>(
-        'SELECT seq, body FROM items WHERE seq > ? ORDER BY seq',
-        [afterSeq],
-      );
+      const rows = await itemsAfter(outbox, afterSeq);
       const now = performance.now();
       for (const row of rows) {
         afterSeq = row.seq;

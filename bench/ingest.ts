@@ -44,6 +44,7 @@ import {
   type GeneratedLog,
 } from './ingest/generate.ts';
 import { builtSourceMaps, summariseProfiles, type ThreadProfile } from './ingest/profile.ts';
+import { COUNT_SQL, itemsAfter, PROGRESS_SQL } from './outbox-rows.ts';
 
 const MB = 1e6;
 const READ_CHUNK = 4 * 1024 * 1024;
@@ -383,7 +384,7 @@ async function measureIngest(run: IngestRun): Promise<IngestFigures> {
       last = at;
     }
     const proc = processFigures(agent.pid);
-    const count = await reader!.get<{ n: number }>('SELECT count(*) AS n FROM items');
+    const count = await reader!.get<{ n: number }>(COUNT_SQL);
     await reader!.close();
     reader = null;
     const exitCode = await stopCleanly(agent);
@@ -409,10 +410,8 @@ async function measureIngest(run: IngestRun): Promise<IngestFigures> {
   }
 }
 
-// The newest seq stands in for count(*) while polling: nothing is acknowledged (no server),
-// so they are equal, and count(*) walks the whole table, stealing the agent's disk and CPU.
-const PROGRESS_SQL = `SELECT (SELECT coalesce(max(seq), 0) FROM items) AS seq,
-  (SELECT coalesce(sum(offset), 0) FROM cursors) AS offset`;
+// The newest seq stands in for the count while polling: nothing is acknowledged (no server),
+// so they are equal, and counting walks the whole table, stealing the agent's disk and CPU.
 
 /** Each line carries its index in its value, so its item can be told apart in the outbox. */
 const LATENCY_BASE = 100_000;
@@ -450,10 +449,7 @@ async function measureLatency(
       let afterSeq = 0;
       let quietUntil = Infinity;
       while (seen < total && performance.now() < quietUntil) {
-        const rows = await reader!.all<{ seq: number; body: string }>(
-          'SELECT seq, body FROM items WHERE seq > ? ORDER BY seq',
-          [afterSeq],
-        );
+        const rows = await itemsAfter(reader!, afterSeq);
         const now = performance.now();
         for (const row of rows) {
           afterSeq = row.seq;

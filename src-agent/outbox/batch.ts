@@ -1,25 +1,27 @@
-// A batch of new items as the outbox stores it: one JSON array text. It is made where the
-// items are parsed (a worker thread during a backfill) and crosses to the outbox's thread as
-// one string. `state` items are kept only when their value changes: a repeat within the
-// batch is left out here already; whether a state's first value in the batch is new, only
-// the outbox can tell, from the last value it stored.
+// A batch of new items as the outbox stores it: JSON text made where the items are parsed
+// (a worker thread during a backfill), which crosses to the outbox's thread as a few strings.
+// `state` items are kept only when their value changes: a repeat within the batch is left
+// out here already; whether a state's first value in the batch is new, only the outbox can
+// tell, from the last value it stored. So each such first value is a run of its own, which
+// the outbox leaves out by not joining it in, without reading any JSON.
 import type { NewItem } from '../transport/codec.ts';
 
 /** The first item of one state in a batch: the outbox keeps it if its value changed. */
 export interface FirstState {
-  /** Position in the batch's array. */
-  index: number;
+  /** Its run in the batch: `runs[run]` is this item's JSON alone. */
+  run: number;
   /** Source and name: which state this is a value of. */
   key: string;
   /** The value as JSON text. */
   value: string;
-  /** Length of the item's JSON text. */
-  size: number;
 }
 
 export interface ItemBatch {
-  /** JSON array of the items, in the order they were written. */
-  json: string;
+  /**
+   * The items' JSON objects in the order they were written, comma-separated, in runs: the
+   * array is `[` + the runs joined by commas + `]`. A state's first item is a run alone.
+   */
+  runs: string[];
   count: number;
   firstStates: FirstState[];
   /** Each state's value at the end of the batch, as JSON text, by key. */
@@ -32,8 +34,16 @@ export const stateKey = (source: string, name: string) => `${source}\u0000${name
 export const splitStateKey = (key: string) => key.split('\u0000') as [string, string];
 
 export function serializeItems(items: readonly NewItem[]): ItemBatch {
-  const kept: NewItem[] = [];
+  const runs: string[] = [];
   const firstStates: FirstState[] = [];
+  let run: NewItem[] = [];
+  let count = 0;
+  // One call per run: a call per item took twice as long.
+  const endRun = () => {
+    if (run.length === 0) return;
+    runs.push(JSON.stringify(run).slice(1, -1));
+    run = [];
+  };
   // By source, then name: the profile's own strings, whose hashes are kept, where a joined key
   // would be a new string to hash for every state item.
   const values = new Map<string, Map<string, NewItem['value']>>();
@@ -43,19 +53,24 @@ export function serializeItems(items: readonly NewItem[]): ItemBatch {
       if (!ofSource) values.set(item.source, (ofSource = new Map()));
       const previous = ofSource.get(item.name);
       if (previous === undefined) {
+        endRun();
         firstStates.push({
-          index: kept.length,
+          run: runs.length,
           key: stateKey(item.source, item.name),
           value: JSON.stringify(item.value),
-          size: JSON.stringify(item).length,
         });
-      } else if (previous === item.value) {
+        runs.push(JSON.stringify(item));
+        ofSource.set(item.name, item.value);
+        count++;
         continue;
       }
+      if (previous === item.value) continue;
       ofSource.set(item.name, item.value);
     }
-    kept.push(item);
+    run.push(item);
+    count++;
   }
+  endRun();
   const lastStates: ItemBatch['lastStates'] = [];
   for (const [source, ofSource] of values) {
     for (const [name, value] of ofSource) {
@@ -63,9 +78,8 @@ export function serializeItems(items: readonly NewItem[]): ItemBatch {
     }
   }
   return {
-    // One call for the whole array: a call per item took twice as long.
-    json: JSON.stringify(kept),
-    count: kept.length,
+    runs,
+    count,
     firstStates,
     lastStates,
     lastTs: items.length > 0 ? items[items.length - 1]!.ts : null,

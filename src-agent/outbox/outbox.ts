@@ -2,6 +2,12 @@
 // Items, the tail cursors that produced them and the last state values are written in
 // one transaction, so after a crash either all of a batch exists or none of it does and
 // its log lines are simply read again.
+//
+// A batch is one row: its items as one JSON array, numbered from `first_seq` on. A row per
+// item cost a backfill twice the CPU: SQLite inserted millions of small rows where it now
+// writes a few large ones. An item dropped by the quota becomes null in its array, so
+// every other item keeps its seq; an acknowledgement inside a batch moves the `acked` mark,
+// and the row goes when its last item is acknowledged.
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { ItemKind, NewItem } from '../transport/codec.ts';
@@ -26,11 +32,17 @@ export interface StoredBatch {
   frames: string[];
 }
 
+// `live`: items not dropped; `size`: the array's length in characters, for the quota.
+// AUTOINCREMENT keeps the highest seq ever stored in sqlite_sequence, so a seq is never
+// handed out twice, even after every row was deleted.
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS items (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  body TEXT NOT NULL
+CREATE TABLE IF NOT EXISTS batches (
+  last_seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  first_seq INTEGER NOT NULL,
+  live INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  items TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS cursors (
   source TEXT NOT NULL,
@@ -55,11 +67,12 @@ CREATE TABLE IF NOT EXISTS last_states (
  * took twice as long as its work. Per connection (TEMP): nothing of it is stored in the file.
  */
 const APPEND = `
-CREATE TEMP VIEW IF NOT EXISTS appends (items, unchanged, cursors, states) AS
-  SELECT NULL, NULL, NULL, NULL;
+CREATE TEMP VIEW IF NOT EXISTS appends (first_seq, count, size, items, cursors, states) AS
+  SELECT NULL, NULL, NULL, NULL, NULL, NULL;
 CREATE TEMP TRIGGER IF NOT EXISTS append_batch INSTEAD OF INSERT ON appends BEGIN
-  INSERT INTO items (body) SELECT value FROM json_each(NEW.items)
-    WHERE key NOT IN (SELECT value FROM json_each(NEW.unchanged));
+  INSERT INTO batches (last_seq, first_seq, live, size, items)
+    SELECT NEW.first_seq + NEW.count - 1, NEW.first_seq, NEW.count, NEW.size, NEW.items
+    WHERE NEW.count > 0;
   INSERT INTO cursors (source, path, identity, fingerprint, offset)
     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4
     FROM json_each(NEW.cursors) WHERE true
@@ -91,7 +104,13 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
   private pendingCount = 0;
   private pendingBytes = 0;
   private droppedCount = 0;
+  /** The highest seq handed out. */
+  private lastSeq = 0;
+  /** Everything up to here is acknowledged, though its batch may still hold later items. */
+  private ackedSeq = 0;
   private readonly lastStates = new Map<string, string>();
+  /** The batch read last, as frames: a batch holds many reads' worth of items. */
+  private readCache: DecodedBatch | null = null;
 
   private constructor(
     private readonly db: SqliteDb,
@@ -116,9 +135,9 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
     // crash-safe for the process, and a power cut only rolls back whole batches.
     await db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
     await db.exec(SCHEMA);
-    await dropDerivedColumns(db);
     await db.exec(APPEND);
     const stream = await db.transaction(async (tx) => {
+      await takeOverItemRows(tx);
       const row = await tx.get<{ value: string }>(`SELECT value FROM meta WHERE key = 'stream'`);
       if (row) return row.value;
       const created = randomUUID();
@@ -126,11 +145,14 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
       return created;
     });
     const outbox = new Outbox(db, stream, limits, file);
-    const count = await db.get<{ n: number; bytes: number }>(
-      'SELECT count(*) AS n, coalesce(sum(length(body)), 0) AS bytes FROM items',
+    outbox.ackedSeq = await readAcked(db);
+    const pending = await countPending(db, outbox.ackedSeq);
+    outbox.pendingCount = pending.count;
+    outbox.pendingBytes = pending.bytes;
+    const last = await db.get<{ seq: number }>(
+      `SELECT seq FROM sqlite_sequence WHERE name = 'batches'`,
     );
-    outbox.pendingCount = count?.n ?? 0;
-    outbox.pendingBytes = count?.bytes ?? 0;
+    outbox.lastSeq = last?.seq ?? 0;
     const dropped = await db.get<{ value: string }>(`SELECT value FROM meta WHERE key = 'dropped'`);
     outbox.droppedCount = Number(dropped?.value ?? 0);
     for (const row of await db.all<{ source: string; name: string; value: string }>(
@@ -148,12 +170,11 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
     const db = await SqliteDb.open(file, { readonly: true });
     try {
       const stream = await db.get<{ value: string }>(`SELECT value FROM meta WHERE key = 'stream'`);
-      const count = await db.get<{ n: number }>('SELECT count(*) AS n FROM items');
-      const oldest = await db.get<{ ts: string }>(OLDEST_TS);
+      const acked = await readAcked(db);
       return {
         stream: stream?.value ?? null,
-        pending: count?.n ?? 0,
-        oldestTs: oldest?.ts ?? null,
+        pending: (await countPending(db, acked)).count,
+        oldestTs: await oldestTs(db, acked),
       };
     } finally {
       await db.close();
@@ -186,28 +207,39 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
 
   /** As `append`, for items already serialized (by a parse worker); returns how many were kept. */
   async appendBatch(batch: ItemBatch, cursors: readonly FileCursor[]): Promise<number> {
-    const unchanged = batch.firstStates.filter((s) => this.lastStates.get(s.key) === s.value);
+    const unchanged = new Set(
+      batch.firstStates.filter((s) => this.lastStates.get(s.key) === s.value).map((s) => s.run),
+    );
     const changed = batch.lastStates.filter(([key, value]) => this.lastStates.get(key) !== value);
-    const kept = batch.count - unchanged.length;
-    // One statement for the whole batch: json_each keeps the array's order, and AUTOINCREMENT
-    // hands out seqs that are never reused, even after deletes. Only the body is stored:
-    // rows with extracted columns took twice as long to insert, and only the rare quota pass
-    // and the oldest item need to look inside.
+    const kept = batch.count - unchanged.size;
+    const items = `[${(unchanged.size > 0 ? batch.runs.filter((_, i) => !unchanged.has(i)) : batch.runs).join(',')}]`;
+    // Seqs are taken before the statement is queued, both in call order: batches stored by
+    // overlapping calls never share a seq, and a failed one leaves no gap if it was the last.
+    const firstSeq = this.lastSeq + 1;
+    this.lastSeq += kept;
     await this.db
-      .run('INSERT INTO appends (items, unchanged, cursors, states) VALUES (?, ?, ?, ?)', [
-        kept > 0 ? batch.json : '[]',
-        JSON.stringify(unchanged.map((s) => s.index)),
-        JSON.stringify(cursors.map((c) => [c.source, c.path, c.identity, c.fingerprint, c.offset])),
-        JSON.stringify(changed.map(([key, value]) => [...splitStateKey(key), value])),
-      ])
+      .run(
+        'INSERT INTO appends (first_seq, count, size, items, cursors, states) VALUES (?, ?, ?, ?, ?, ?)',
+        [
+          firstSeq,
+          kept,
+          items.length,
+          items,
+          JSON.stringify(
+            cursors.map((c) => [c.source, c.path, c.identity, c.fingerprint, c.offset]),
+          ),
+          JSON.stringify(changed.map(([key, value]) => [...splitStateKey(key), value])),
+        ],
+      )
       .catch((err: unknown) => {
+        if (this.lastSeq === firstSeq + kept - 1) this.lastSeq = firstSeq - 1;
         throw asStorageError(err, this.file);
       });
     for (const [key, value] of changed) this.lastStates.set(key, value);
-    this.pendingCount += kept;
-    // The array's brackets and commas are not stored.
-    if (batch.count > 0) this.pendingBytes += batch.json.length - 1 - batch.count;
-    for (const state of unchanged) this.pendingBytes -= state.size;
+    if (kept > 0) {
+      this.pendingCount += kept;
+      this.pendingBytes += items.length;
+    }
     if (this.pendingCount > this.limits.maxItems || this.pendingBytes > this.limits.maxBytes) {
       await this.enforceQuota();
     }
@@ -220,76 +252,82 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
    * quota, and queues a `gap` item that tells the server what was lost: never silently.
    */
   private async enforceQuota(): Promise<void> {
-    let excessItems = this.pendingCount - Math.floor(this.limits.maxItems * DROP_HEADROOM);
-    let excessBytes = this.pendingBytes - Math.floor(this.limits.maxBytes * DROP_HEADROOM);
-    const perKind: Record<string, number> = {};
-    let first = Infinity;
-    let last = -Infinity;
-    let total = 0;
+    const excess = {
+      items: this.pendingCount - Math.floor(this.limits.maxItems * DROP_HEADROOM),
+      bytes: this.pendingBytes - Math.floor(this.limits.maxBytes * DROP_HEADROOM),
+    };
+    const gap = new GapTally();
     let freedBytes = 0;
+    // Taken now, as appends take theirs: they may queue while this transaction runs.
+    const gapSeq = ++this.lastSeq;
     await this.write(async (tx) => {
       for (const kinds of DROP_ORDER) {
-        const marks = kinds.map(() => '?').join(',');
-        let upTo = 0;
-        while (excessItems > 0 || excessBytes > 0) {
-          const rows = await tx.all<{ seq: number; ts: string; kind: string; size: number }>(
-            `SELECT seq, ts, kind, size FROM (
-               SELECT seq, body ->> '$.ts' AS ts, body ->> '$.kind' AS kind,
-                 length(body) AS size FROM items WHERE seq > ?)
-             WHERE kind IN (${marks}) ORDER BY seq LIMIT 10000`,
-            [upTo, ...kinds],
+        let after = this.ackedSeq;
+        while (excess.items > 0 || excess.bytes > 0) {
+          const row = await tx.get<BatchRow>(
+            'SELECT first_seq, last_seq, size, items FROM batches WHERE last_seq > ? ORDER BY last_seq LIMIT 1',
+            [after],
           );
-          if (rows.length === 0) break;
-          for (const row of rows) {
-            if (excessItems <= 0 && excessBytes <= 0) break;
-            upTo = row.seq;
-            total++;
-            excessItems--;
-            excessBytes -= row.size;
+          if (!row) break;
+          after = row.last_seq;
+          const items = JSON.parse(row.items) as (NewItem | null)[];
+          let live = 0;
+          let dropped = false;
+          items.forEach((item, i) => {
+            if (item === null) return;
+            const acked = row.first_seq + i <= this.ackedSeq;
+            if (!acked && kinds.includes(item.kind) && (excess.items > 0 || excess.bytes > 0)) {
+              items[i] = null;
+              dropped = true;
+              excess.items--;
+              excess.bytes -= JSON.stringify(item).length;
+              gap.add(item);
+            } else live++;
+          });
+          if (!dropped) continue;
+          if (live === 0) {
+            await tx.run('DELETE FROM batches WHERE last_seq = ?', [row.last_seq]);
             freedBytes += row.size;
-            perKind[row.kind] = (perKind[row.kind] ?? 0) + 1;
-            const at = Date.parse(row.ts);
-            first = Math.min(first, at);
-            last = Math.max(last, at);
+          } else {
+            const text = JSON.stringify(items);
+            await tx.run('UPDATE batches SET live = ?, size = ?, items = ? WHERE last_seq = ?', [
+              live,
+              text.length,
+              text,
+              row.last_seq,
+            ]);
+            freedBytes += row.size - text.length;
           }
         }
-        if (upTo > 0)
-          await tx.run(`DELETE FROM items WHERE body ->> '$.kind' IN (${marks}) AND seq <= ?`, [
-            ...kinds,
-            upTo,
-          ]);
       }
-      if (total === 0) return;
-      const gap: NewItem = {
-        ts: new Date().toISOString(),
-        source: 'agent',
-        name: 'gap',
-        value: total,
-        kind: 'agent',
-        attrs: {
-          ...perKind,
-          from: new Date(first).toISOString(),
-          to: new Date(last).toISOString(),
-          reason: 'outbox quota',
-        },
-      };
-      await tx.run('INSERT INTO items (body) VALUES (?)', [JSON.stringify(gap)]);
+      if (gap.total === 0) return;
+      const text = `[${JSON.stringify(gap.item())}]`;
+      await tx.run(
+        'INSERT INTO batches (last_seq, first_seq, live, size, items) VALUES (?, ?, 1, ?, ?)',
+        [gapSeq, gapSeq, text.length, text],
+      );
       await tx.run(
         `INSERT INTO meta (key, value) VALUES ('dropped', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-        [String(this.droppedCount + total)],
+        [String(this.droppedCount + gap.total)],
       );
+      freedBytes -= text.length;
     });
-    if (total === 0) return;
-    this.droppedCount += total;
-    this.pendingCount += 1 - total;
+    // Rows were rewritten: what was read of them is stale.
+    this.readCache = null;
+    if (gap.total === 0) {
+      if (this.lastSeq === gapSeq) this.lastSeq--;
+      return;
+    }
+    this.droppedCount += gap.total;
+    this.pendingCount += 1 - gap.total;
     this.pendingBytes -= freedBytes;
-    this.emit('dropped', total);
+    this.emit('dropped', gap.total);
   }
 
   /** A write transaction whose failure says what is wrong with the storage. */
-  private async write(work: (tx: Tx) => Promise<void>): Promise<void> {
+  private async write<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
     try {
-      await this.db.transaction(work);
+      return await this.db.transaction(work);
     } catch (err) {
       throw asStorageError(err, this.file);
     }
@@ -306,35 +344,86 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
 
   /** Items after `afterSeq`, oldest first, as the JSON text they are sent in. */
   async read(afterSeq: number, limit: number): Promise<StoredBatch | null> {
-    const rows = await this.db.all<{ seq: number; body: string }>(
-      'SELECT seq, body FROM items WHERE seq > ? ORDER BY seq LIMIT ?',
-      [afterSeq, limit],
+    const seqs: number[] = [];
+    const frames: string[] = [];
+    let after = Math.max(afterSeq, this.ackedSeq);
+    while (seqs.length < limit) {
+      const batch = await this.batchAfter(after);
+      if (!batch) break;
+      let seq = Math.max(after + 1, batch.firstSeq);
+      for (; seq < batch.firstSeq + batch.frames.length && seqs.length < limit; seq++) {
+        const frame = batch.frames[seq - batch.firstSeq];
+        if (frame === null || frame === undefined) continue;
+        seqs.push(seq);
+        frames.push(frame);
+      }
+      after = seq - 1;
+    }
+    return seqs.length > 0 ? { seqs, frames } : null;
+  }
+
+  /** The stored batch that holds the first seq after `after`, or the first one after that. */
+  private async batchAfter(after: number): Promise<DecodedBatch | null> {
+    const cached = this.readCache;
+    if (
+      cached &&
+      cached.firstSeq <= after + 1 &&
+      after + 1 < cached.firstSeq + cached.frames.length
+    ) {
+      return cached;
+    }
+    const row = await this.db.get<BatchRow>(
+      'SELECT first_seq, last_seq, size, items FROM batches WHERE last_seq > ? ORDER BY last_seq LIMIT 1',
+      [after],
     );
-    if (rows.length === 0) return null;
-    // The stored body is the item's JSON object: splice the seq in rather than re-encode.
-    return {
-      seqs: rows.map((r) => r.seq),
-      frames: rows.map((r) => `{"seq":${r.seq},${r.body.slice(1)}`),
-    };
+    if (!row) return null;
+    this.readCache = decodeBatch(row);
+    return this.readCache;
   }
 
   /** Deletes everything up to `upTo`: the server has stored it durably. */
   async acknowledge(upTo: number): Promise<number> {
-    const removed = await this.db
-      .all<{ size: number }>('DELETE FROM items WHERE seq <= ? RETURNING length(body) AS size', [
-        upTo,
-      ])
-      .catch((err: unknown) => {
-        throw asStorageError(err, this.file);
-      });
-    this.pendingCount = Math.max(0, this.pendingCount - removed.length);
-    for (const row of removed) this.pendingBytes -= row.size;
-    return removed.length;
+    // Acks may overlap: each takes the mark that the one before it left, inside its turn.
+    return this.write(async (tx) => {
+      const from = this.ackedSeq;
+      // The server cannot have stored what was never numbered: a higher mark would hide the
+      // items stored next from every later read.
+      const mark = Math.min(upTo, this.lastSeq);
+      if (mark <= from) return 0;
+      const rows = await tx.all<{
+        first_seq: number;
+        last_seq: number;
+        live: number;
+        size: number;
+      }>(
+        'SELECT first_seq, last_seq, live, size FROM batches WHERE last_seq > ? AND first_seq <= ?',
+        [from, mark],
+      );
+      let removed = 0;
+      for (const row of rows) {
+        const lo = Math.max(from, row.first_seq - 1);
+        const hi = Math.min(mark, row.last_seq);
+        // Only the quota leaves holes in a batch; without them, seqs count the items.
+        removed +=
+          row.live === row.last_seq - row.first_seq + 1
+            ? hi - lo
+            : await liveBetween(tx, row.last_seq, lo, hi);
+        if (row.last_seq <= mark) this.pendingBytes -= row.size;
+      }
+      await tx.run('DELETE FROM batches WHERE last_seq <= ?', [mark]);
+      await tx.run(
+        `INSERT INTO meta (key, value) VALUES ('acked', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+        [String(mark)],
+      );
+      // Stored by the server whether or not this commit succeeds: never to be read again.
+      this.ackedSeq = mark;
+      this.pendingCount = Math.max(0, this.pendingCount - removed);
+      return removed;
+    });
   }
 
   async oldestTs(): Promise<string | null> {
-    const row = await this.db.get<{ ts: string }>(OLDEST_TS);
-    return row?.ts ?? null;
+    return oldestTs(this.db, this.ackedSeq);
   }
 
   close(): Promise<void> {
@@ -342,15 +431,120 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
   }
 }
 
-const OLDEST_TS = `SELECT body ->> '$.ts' AS ts FROM items ORDER BY seq LIMIT 1`;
+interface BatchRow {
+  first_seq: number;
+  last_seq: number;
+  size: number;
+  items: string;
+}
+
+interface DecodedBatch {
+  firstSeq: number;
+  /** Each item's frame by position; null where the quota dropped the item. */
+  frames: (string | null)[];
+}
+
+/** The stored body is the item's JSON object: the seq goes in front of its first key. */
+function decodeBatch(row: BatchRow): DecodedBatch {
+  const items = JSON.parse(row.items) as (object | null)[];
+  return {
+    firstSeq: row.first_seq,
+    frames: items.map((item, i) =>
+      item === null ? null : `{"seq":${row.first_seq + i},${JSON.stringify(item).slice(1)}`,
+    ),
+  };
+}
+
+/** What the quota dropped, for the `gap` item that reports it. */
+class GapTally {
+  total = 0;
+  private readonly perKind: Record<string, number> = {};
+  private first = Infinity;
+  private last = -Infinity;
+
+  add(item: NewItem): void {
+    this.total++;
+    this.perKind[item.kind] = (this.perKind[item.kind] ?? 0) + 1;
+    const at = Date.parse(item.ts);
+    this.first = Math.min(this.first, at);
+    this.last = Math.max(this.last, at);
+  }
+
+  item(): NewItem {
+    return {
+      ts: new Date().toISOString(),
+      source: 'agent',
+      name: 'gap',
+      value: this.total,
+      kind: 'agent',
+      attrs: {
+        ...this.perKind,
+        from: new Date(this.first).toISOString(),
+        to: new Date(this.last).toISOString(),
+        reason: 'outbox quota',
+      },
+    };
+  }
+}
+
+async function readAcked(db: Tx): Promise<number> {
+  const row = await db.get<{ value: string }>(`SELECT value FROM meta WHERE key = 'acked'`);
+  return Number(row?.value ?? 0);
+}
+
+/** Items not dropped in the batch ending at `lastSeq` with seqs in (lo, hi]. */
+async function liveBetween(db: Tx, lastSeq: number, lo: number, hi: number): Promise<number> {
+  const row = await db.get<{ n: number }>(
+    `SELECT count(*) AS n FROM batches, json_each(items)
+     WHERE last_seq = ? AND type <> 'null' AND first_seq + key > ? AND first_seq + key <= ?`,
+    [lastSeq, lo, hi],
+  );
+  return row?.n ?? 0;
+}
+
+async function countPending(db: Tx, acked: number): Promise<{ count: number; bytes: number }> {
+  const all = await db.get<{ n: number; bytes: number }>(
+    'SELECT coalesce(sum(live), 0) AS n, coalesce(sum(size), 0) AS bytes FROM batches',
+  );
+  // The batch that the acknowledged mark falls in still holds items that are no longer pending.
+  const partial = await db.get<{ last_seq: number; first_seq: number }>(
+    'SELECT first_seq, last_seq FROM batches WHERE first_seq <= ? AND last_seq > ?',
+    [acked, acked],
+  );
+  const done = partial ? await liveBetween(db, partial.last_seq, partial.first_seq - 1, acked) : 0;
+  return { count: (all?.n ?? 0) - done, bytes: all?.bytes ?? 0 };
+}
+
+async function oldestTs(db: Tx, acked: number): Promise<string | null> {
+  const row = await db.get<{ ts: string }>(
+    `SELECT ts FROM (
+       SELECT (SELECT value ->> 'ts' FROM json_each(items)
+               WHERE type = 'object' AND first_seq + key > ? LIMIT 1) AS ts
+       FROM batches WHERE last_seq > ? ORDER BY last_seq)
+     WHERE ts IS NOT NULL LIMIT 1`,
+    [acked, acked],
+  );
+  return row?.ts ?? null;
+}
 
 /**
- * Outboxes of earlier builds also stored `ts` and `kind` as columns, taken from the body. They are
- * dropped in place: the table, its rows and its AUTOINCREMENT high mark all stay.
+ * Outboxes of earlier builds stored an `items` row per item (some with `ts` and `kind`
+ * columns beside the body). Each becomes a batch of one with its own seq, and the highest
+ * seq they ever used carries over, so that none is handed out again.
  */
-async function dropDerivedColumns(db: SqliteDb): Promise<void> {
-  const columns = await db.all<{ name: string }>('PRAGMA table_info(items)');
-  for (const { name } of columns) {
-    if (name === 'ts' || name === 'kind') await db.exec(`ALTER TABLE items DROP COLUMN ${name}`);
-  }
+async function takeOverItemRows(tx: Tx): Promise<void> {
+  const legacy = await tx.get(
+    `SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'items'`,
+  );
+  if (!legacy) return;
+  await tx.exec(`
+    INSERT INTO batches (last_seq, first_seq, live, size, items)
+      SELECT seq, seq, 1, length(body) + 2, '[' || body || ']' FROM items ORDER BY seq;
+    INSERT INTO sqlite_sequence (name, seq)
+      SELECT 'batches', 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'batches');
+    UPDATE sqlite_sequence SET seq = max(seq,
+        coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'items'), 0))
+      WHERE name = 'batches';
+    DROP TABLE items;
+  `);
 }

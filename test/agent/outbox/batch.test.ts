@@ -45,21 +45,22 @@ function keptInOrder(items: readonly NewItem[]): NewItem[] {
 }
 
 describe('serializeItems', () => {
-  it('writes the items as one JSON array, leaving out states repeated within the batch', () => {
+  it('writes the items as runs of one JSON array, leaving out states repeated within the batch', () => {
     fc.assert(
       fc.property(fc.array(item, { maxLength: 30 }), (items) => {
         const batch = serializeItems(items);
-        const parsed = JSON.parse(batch.json) as NewItem[];
+        const parsed = JSON.parse(`[${batch.runs.join(',')}]`) as NewItem[];
         expect(parsed).toEqual(keptInOrder(items));
         expect(batch.count).toBe(parsed.length);
         expect(batch.lastTs).toBe(items.at(-1)?.ts ?? null);
-        // Each state's first value, where it is in the array, and its own JSON's length.
+        // Each state's first value is a run of its own, which the outbox may leave out.
         for (const first of batch.firstStates) {
-          const at = parsed[first.index]!;
-          expect(at.kind).toBe('state');
-          expect(JSON.stringify(at.value)).toBe(first.value);
-          expect(JSON.stringify(at).length).toBe(first.size);
+          const alone = JSON.parse(batch.runs[first.run]!) as NewItem;
+          expect(alone.kind).toBe('state');
+          expect(JSON.stringify(alone.value)).toBe(first.value);
+          expect(`${alone.source}\u0000${alone.name}`).toBe(first.key);
         }
+        expect(batch.runs.every((run) => run !== '')).toBe(true);
         expect(new Set(batch.firstStates.map((s) => s.key)).size).toBe(batch.firstStates.length);
         expect(batch.lastStates.length).toBe(batch.firstStates.length);
       }),
@@ -94,7 +95,7 @@ describe('Outbox.appendBatch', () => {
           await outbox.close();
           const db = await SqliteDb.open(file, { readonly: true });
           const row = await db.get<{ bytes: number }>(
-            'SELECT coalesce(sum(length(body)), 0) AS bytes FROM items',
+            'SELECT coalesce(sum(length(items)), 0) AS bytes FROM batches',
           );
           await db.close();
           expect(pendingBytes).toBe(row!.bytes);

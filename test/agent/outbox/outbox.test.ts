@@ -121,6 +121,53 @@ describe('Outbox', () => {
     await outbox.close();
   });
 
+  it('acknowledges part of a batch: the rest stays pending and keeps its seqs, across restarts', async () => {
+    const file = path.join(dir, 'part.db');
+    let outbox = await Outbox.open(file);
+    const items = Array.from({ length: 10 }, (_, i) => ({
+      ...metric(i + 1),
+      ts: `2026-11-30T08:00:${String(i).padStart(2, '0')}.000Z`,
+    }));
+    await outbox.append(items, []);
+    expect(await outbox.acknowledge(4)).toBe(4);
+    // Acks that arrive late or twice remove nothing more.
+    expect(await outbox.acknowledge(3)).toBe(0);
+    expect(await outbox.acknowledge(4)).toBe(0);
+    expect(outbox.pending).toBe(6);
+    expect((await outbox.read(0, 100))?.seqs).toEqual([5, 6, 7, 8, 9, 10]);
+    await outbox.close();
+
+    outbox = await Outbox.open(file);
+    expect(outbox.pending).toBe(6);
+    expect(await outbox.oldestTs()).toBe('2026-11-30T08:00:04.000Z');
+    expect(await Outbox.peek(file)).toMatchObject({
+      pending: 6,
+      oldestTs: '2026-11-30T08:00:04.000Z',
+    });
+    const batch = await outbox.read(0, 2);
+    expect(batch?.seqs).toEqual([5, 6]);
+    expect(JSON.parse(batch!.frames[0]!)).toEqual({ seq: 5, ...items[4] });
+    expect(await outbox.acknowledge(10)).toBe(6);
+    expect(outbox.pending).toBe(0);
+    expect(await outbox.oldestTs()).toBeNull();
+    await outbox.close();
+
+    outbox = await Outbox.open(file);
+    await outbox.append([metric(11)], []);
+    expect((await outbox.read(0, 10))?.seqs).toEqual([11]);
+    await outbox.close();
+  });
+
+  it('takes an acknowledgement beyond the last seq as far as the last seq only', async () => {
+    const outbox = await Outbox.open(path.join(dir, 'beyond.db'));
+    await outbox.append([metric(1), metric(2)], []);
+    expect(await outbox.acknowledge(1000)).toBe(2);
+    await outbox.append([metric(3)], []);
+    expect((await outbox.read(2, 10))?.seqs).toEqual([3]);
+    expect(outbox.pending).toBe(1);
+    await outbox.close();
+  });
+
   it('a stream id is a UUID and differs between databases', async () => {
     const a = await Outbox.open(path.join(dir, 'a.db'));
     const b = await Outbox.open(path.join(dir, 'b.db'));
@@ -183,6 +230,27 @@ describe('Outbox quota', () => {
     expect(items.filter((i) => i.kind === 'error')).toHaveLength(500);
     expect(items.at(-1).attrs).toMatchObject({ state: 200 });
     await outbox.close();
+  });
+
+  it('keeps the seqs of the items it keeps, and counts the holes out of acknowledgements', async () => {
+    const file = path.join(dir, 'q4.db');
+    const outbox = await Outbox.open(file, { maxItems: 10, maxBytes: 1 << 30 });
+    // In one batch: E0 m1 m2 E3 m4 m5 E6 m7 m8 E9 m10 m11, 12 items; down to 9 by dropping
+    // the oldest three metrics, then the gap item.
+    const mixed = Array.from({ length: 12 }, (_, i) => (i % 3 === 0 ? error(i) : metric(i)));
+    await outbox.append(mixed, []);
+    expect(outbox.dropped).toBe(3);
+    const before = (await outbox.read(0, 100))!;
+    expect(before.seqs).toEqual([1, 4, 6, 7, 8, 9, 10, 11, 12, 13]);
+    expect(JSON.parse(before.frames[1]!)).toMatchObject({ seq: 4, value: 'E3' });
+    // Seqs 1 to 9 hold six items now.
+    expect(await outbox.acknowledge(9)).toBe(6);
+    expect(outbox.pending).toBe(4);
+    await outbox.close();
+    const reopened = await Outbox.open(file, { maxItems: 10, maxBytes: 1 << 30 });
+    expect(reopened.pending).toBe(4);
+    expect((await reopened.read(0, 100))!.seqs).toEqual([10, 11, 12, 13]);
+    await reopened.close();
   });
 
   it('enforces a byte quota too', async () => {
