@@ -137,14 +137,19 @@ function instant(
     return Date.UTC(year, month - 1, day, hour, minute, second, ms) - offset * 60_000;
   }
   if (zone === 'utc') return Date.UTC(year, month - 1, day, hour, minute, second, ms);
-  return localMinute(year, month, day, hour, minute) + second * 1000 + ms;
+  return localInstant(year, month, day, hour, minute, second, ms);
 }
 
-// Log lines come many to the minute: the local calendar is asked once per minute, which is
-// exact, since time zones change their offset only on whole minutes.
-const minuteStarts = new Map<number, number>();
-const offsets = new Map<number, number>();
+// Log lines come many to the hour: the local calendar is asked about each hour once. Where
+// the hour has one offset throughout, every instant in it follows by arithmetic; in an hour
+// whose offset changes (at any second: historical offsets have seconds) each instant asks
+// the calendar. No zone changes its offset twice within an hour.
+const hourStarts = new Map<number, number>();
+const hourOffsets = new Map<number, number>();
 const CACHE_LIMIT = 4096;
+const MINUTE_MS = 60_000;
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
 
 function remember<T>(cache: Map<number, T>, key: number, value: T): T {
   if (cache.size >= CACHE_LIMIT) cache.clear();
@@ -152,27 +157,47 @@ function remember<T>(cache: Map<number, T>, key: number, value: T): T {
   return value;
 }
 
-function localMinute(
+/** The instant a local reading stands for, as `new Date(...)` reads it. */
+function localInstant(
   year: number,
   month: number,
   day: number,
   hour: number,
   minute: number,
+  second: number,
+  ms: number,
 ): number {
-  const key = (((year * 13 + month) * 32 + day) * 24 + hour) * 60 + minute;
-  return (
-    minuteStarts.get(key) ??
-    remember(minuteStarts, key, new Date(year, month - 1, day, hour, minute).getTime())
-  );
+  const key = ((year * 13 + month) * 32 + day) * 24 + hour;
+  const start =
+    hourStarts.get(key) ?? remember(hourStarts, key, steadyHourStart(year, month, day, hour));
+  if (!Number.isNaN(start)) return start + minute * MINUTE_MS + second * 1000 + ms;
+  return new Date(year, month - 1, day, hour, minute, second, ms).getTime();
+}
+
+/**
+ * Where the local hour starts, or NaN if its offset changes within it. Local times that do
+ * not exist or exist twice are read with the offset before the change, so a change anywhere
+ * in the hour shows as a next hour that does not start an hour later.
+ */
+function steadyHourStart(year: number, month: number, day: number, hour: number): number {
+  const start = new Date(year, month - 1, day, hour).getTime();
+  const next = new Date(year, month - 1, day, hour + 1).getTime();
+  return next - start === HOUR_MS ? start : NaN;
 }
 
 function offsetMinutes(epochMs: number): number {
-  const key = Math.floor(epochMs / 60_000);
-  return offsets.get(key) ?? remember(offsets, key, -new Date(epochMs).getTimezoneOffset());
+  const key = Math.floor(epochMs / HOUR_MS);
+  const offset = hourOffsets.get(key) ?? remember(hourOffsets, key, steadyHourOffset(key));
+  return Number.isNaN(offset) ? -new Date(epochMs).getTimezoneOffset() : offset;
 }
 
-const MINUTE_MS = 60_000;
-const DAY_MS = 86_400_000;
+/** The offset throughout the UTC hour `hour`, or NaN if it changes within it. */
+function steadyHourOffset(hour: number): number {
+  const first = -new Date(hour * HOUR_MS).getTimezoneOffset();
+  const last = -new Date((hour + 1) * HOUR_MS - 1).getTimezoneOffset();
+  return first === last ? first : NaN;
+}
+
 const TWO_DIGITS = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
 const days = new Map<number, string>();
 
