@@ -106,6 +106,7 @@ export function readPlainElement(source: string): XmlElement | null {
  */
 class QuickReader {
   pos = 0;
+  guessedWrong = false;
   constructor(readonly src: string) {}
 
   element(depth: number): XmlElement | null {
@@ -116,23 +117,26 @@ class QuickReader {
     if (this.pos === nameStart) return null;
     const name = src.slice(nameStart, this.pos);
     const attrs: Record<string, string> = {};
+    let index = 0;
     for (;;) {
       const next = this.skipBlanks(this.pos);
       const c = src.charCodeAt(next);
       if (c === GT) {
         this.pos = next + 1;
+        this.rememberNames(depth, attrs);
         break;
       }
       if (c === SLASH) {
         if (src.charCodeAt(next + 1) !== GT) return null;
         this.pos = next + 2;
+        this.rememberNames(depth, attrs);
         return { name, attrs, children: [], text: '' };
       }
       // An attribute, after at least one blank.
       if (next === this.pos) return null;
-      const keyEnd = this.nameEnd(next);
-      if (keyEnd === next) return null;
-      const key = src.slice(next, keyEnd);
+      const key = this.attributeName(next, depth, index++);
+      if (key === null) return null;
+      const keyEnd = next + key.length;
       let at = this.skipBlanks(keyEnd);
       if (src.charCodeAt(at) !== EQUALS) return null;
       at = this.skipBlanks(at + 1);
@@ -179,6 +183,37 @@ class QuickReader {
     return { name, attrs, children, text };
   }
 
+  /**
+   * The attribute name at `at`. A log writes the same attributes in the same order entry after
+   * entry, so the name read in this place last time is tried first: a match needs neither a
+   * scan nor a new string, and a key the engine has stored before is quick to store again.
+   */
+  attributeName(at: number, depth: number, index: number): string | null {
+    const src = this.src;
+    const guess = attributeNames[depth]?.[index];
+    if (
+      guess !== undefined &&
+      src.startsWith(guess, at) &&
+      !isNameChar(src.charCodeAt(at + guess.length))
+    ) {
+      return guess;
+    }
+    const end = this.nameEnd(at);
+    if (end === at) return null;
+    this.guessedWrong = true;
+    return src.slice(at, end);
+  }
+
+  /**
+   * After a wrong guess, the element's own names become the next guesses: as the object's keys,
+   * strings of their own rather than slices that would keep this entry's text alive.
+   */
+  rememberNames(depth: number, attrs: Record<string, string>): void {
+    if (!this.guessedWrong) return;
+    attributeNames[depth] = Object.keys(attrs);
+    this.guessedWrong = false;
+  }
+
   /** Where an XML name (`[A-Za-z_][\w.:-]*`) starting at `at` ends (`at` if there is none). */
   nameEnd(at: number): number {
     const src = this.src;
@@ -197,6 +232,9 @@ class QuickReader {
     }
   }
 }
+
+/** By depth and position: the attribute names read last (see `attributeName`). */
+const attributeNames: string[][] = [];
 
 const isNameStart = (c: number) =>
   (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x5f;
