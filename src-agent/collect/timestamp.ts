@@ -199,6 +199,8 @@ function steadyHourOffset(hour: number): number {
 }
 
 const TWO_DIGITS = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
+const THREE_DIGITS = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
+/** `YYYY-MM-DDT` by day since the epoch. */
 const days = new Map<number, string>();
 
 /**
@@ -218,11 +220,19 @@ export function toLocalIso(epochMs: number): string {
   const minute = inDay % 60;
   const hour = (inDay - minute) / 60;
   const date =
-    days.get(day) ?? remember(days, day, new Date(day * DAY_MS).toISOString().slice(0, 10));
-  return (
-    `${date}T${TWO_DIGITS[hour]}:${TWO_DIGITS[minute]}:${TWO_DIGITS[second]}.` +
-    `${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}${offsetText(offsetMin)}`
-  );
+    days.get(day) ?? remember(days, day, `${new Date(day * DAY_MS).toISOString().slice(0, 10)}T`);
+  // Joins of under 13 characters make flat strings, longer ones chains that JSON.stringify
+  // flattens for every item: the time is built alone (12 characters), then joined to the rest
+  // in two steps. Historical offsets with seconds leave a fraction of a millisecond.
+  const time =
+    TWO_DIGITS[hour]! +
+    ':' +
+    TWO_DIGITS[minute]! +
+    ':' +
+    TWO_DIGITS[second]! +
+    '.' +
+    (THREE_DIGITS[ms] ?? String(ms).padStart(3, '0'));
+  return date + time + offsetText(offsetMin);
 }
 
 const offsetTexts = new Map<number, string>();
