@@ -1,6 +1,7 @@
 // The agent's outbox as the benches watch it from outside the agent. Its layout is
-// src-agent/outbox/outbox.ts's: a row per stored batch, whose items are one JSON array
-// numbered from `first_seq` on, null where the quota dropped one.
+// src-agent/outbox/outbox.ts's: a row per stored batch, whose items are one JSON array of
+// rows (batch.ts) numbered from `first_seq` on, null where the quota dropped one.
+import { fromRow, type StoredRow } from '../src-agent/outbox/batch.ts';
 
 interface Reader {
   all<T>(sql: string, params?: unknown[]): Promise<T[]>;
@@ -36,9 +37,11 @@ export async function itemsAfter(
     );
     if (rows.length === 0) break;
     for (const row of rows) {
-      (JSON.parse(row.items) as (object | null)[]).forEach((item, i) => {
+      (JSON.parse(row.items) as (StoredRow | null)[]).forEach((item, i) => {
         const seq = row.first_seq + i;
-        if (item !== null && seq > afterSeq) items.push({ seq, body: JSON.stringify(item) });
+        if (item !== null && seq > afterSeq) {
+          items.push({ seq, body: JSON.stringify(fromRow(item)) });
+        }
       });
       after = row.last_seq;
     }

@@ -1,14 +1,18 @@
 // A batch of new items as the outbox stores it: JSON text made where the items are parsed
 // (a worker thread during a backfill), which crosses to the outbox's thread as a few strings.
+// Each item is stored as an array of its fields in the wire's order, without their names:
+// JSON.stringify writes arrays in two thirds of the time it takes for objects, and the
+// text, which SQLite writes twice (log and database), is a third shorter. The outbox turns
+// rows back into the wire's objects when it sends them.
 // `state` items are kept only when their value changes: a repeat within the batch is left
 // out here already; whether a state's first value in the batch is new, only the outbox can
 // tell, from the last value it stored. So each such first value is a run of its own, which
 // the outbox leaves out by not joining it in, without reading any JSON.
-import type { NewItem } from '../transport/codec.ts';
+import type { ItemKind, NewItem } from '../transport/codec.ts';
 
 /** The first item of one state in a batch: the outbox keeps it if its value changed. */
 export interface FirstState {
-  /** Its run in the batch: `runs[run]` is this item's JSON alone. */
+  /** Its run in the batch: `runs[run]` is this item's row alone. */
   run: number;
   /** Source and name: which state this is a value of. */
   key: string;
@@ -18,8 +22,8 @@ export interface FirstState {
 
 export interface ItemBatch {
   /**
-   * The items' JSON objects in the order they were written, comma-separated, in runs: the
-   * array is `[` + the runs joined by commas + `]`. A state's first item is a run alone.
+   * The items' rows (JSON arrays) in the order they were written, comma-separated, in runs:
+   * the batch is `[` + the runs joined by commas + `]`. A state's first item is a run alone.
    */
   runs: string[];
   count: number;
@@ -28,6 +32,35 @@ export interface ItemBatch {
   lastStates: [key: string, value: string][];
   /** Timestamp of the last item parsed, if any (a repeated state included). */
   lastTs: string | null;
+}
+
+/** An item as stored: `[ts, source, name, kind, value, unit?, attrs?]`, unit null if absent. */
+export type StoredRow =
+  | [string, string, string, ItemKind, NewItem['value']]
+  | [string, string, string, ItemKind, NewItem['value'], string | null]
+  | [
+      string,
+      string,
+      string,
+      ItemKind,
+      NewItem['value'],
+      string | null,
+      NonNullable<NewItem['attrs']>,
+    ];
+
+export function toRow(item: NewItem): StoredRow {
+  const { ts, source, name, kind, value, unit, attrs } = item;
+  if (attrs !== undefined) return [ts, source, name, kind, value, unit ?? null, attrs];
+  if (unit !== undefined) return [ts, source, name, kind, value, unit];
+  return [ts, source, name, kind, value];
+}
+
+/** The item a row stands for, its keys in the order the wire sends them. */
+export function fromRow(row: StoredRow): NewItem {
+  const item: NewItem = { ts: row[0], source: row[1], name: row[2], kind: row[3], value: row[4] };
+  if (row[5] !== undefined && row[5] !== null) item.unit = row[5];
+  if (row[6] !== undefined) item.attrs = row[6];
+  return item;
 }
 
 export const stateKey = (source: string, name: string) => `${source}\u0000${name}`;
@@ -41,7 +74,7 @@ export function serializeItems(items: readonly NewItem[]): ItemBatch {
   // One call per run: a call per item took twice as long.
   const endRun = () => {
     if (run.length === 0) return;
-    runs.push(JSON.stringify(run).slice(1, -1));
+    runs.push(JSON.stringify(run.map(toRow)).slice(1, -1));
     run = [];
   };
   // By source, then name: the profile's own strings, whose hashes are kept, where a joined key
@@ -59,7 +92,7 @@ export function serializeItems(items: readonly NewItem[]): ItemBatch {
           key: stateKey(item.source, item.name),
           value: JSON.stringify(item.value),
         });
-        runs.push(JSON.stringify(item));
+        runs.push(JSON.stringify(toRow(item)));
         ofSource.set(item.name, item.value);
         count++;
         continue;

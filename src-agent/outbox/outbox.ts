@@ -3,7 +3,8 @@
 // one transaction, so after a crash either all of a batch exists or none of it does and
 // its log lines are simply read again.
 //
-// A batch is one row: its items as one JSON array, numbered from `first_seq` on. A row per
+// A batch is one row: its items as one JSON array of rows (batch.ts), numbered from
+// `first_seq` on. A row per
 // item cost a backfill twice the CPU: SQLite inserted millions of small rows where it now
 // writes a few large ones. An item dropped by the quota becomes null in its array, so
 // every other item keeps its seq; an acknowledgement inside a batch moves the `acked` mark,
@@ -11,7 +12,15 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { ItemKind, NewItem } from '../transport/codec.ts';
-import { serializeItems, splitStateKey, stateKey, type ItemBatch } from './batch.ts';
+import {
+  fromRow,
+  serializeItems,
+  splitStateKey,
+  stateKey,
+  toRow,
+  type ItemBatch,
+  type StoredRow,
+} from './batch.ts';
 import { SqliteDb, type Tx } from './sqlite.ts';
 import { asStorageError } from './storage-error.ts';
 
@@ -270,18 +279,18 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
           );
           if (!row) break;
           after = row.last_seq;
-          const items = JSON.parse(row.items) as (NewItem | null)[];
+          const items = JSON.parse(row.items) as (StoredRow | null)[];
           let live = 0;
           let dropped = false;
           items.forEach((item, i) => {
             if (item === null) return;
             const acked = row.first_seq + i <= this.ackedSeq;
-            if (!acked && kinds.includes(item.kind) && (excess.items > 0 || excess.bytes > 0)) {
+            if (!acked && kinds.includes(item[3]) && (excess.items > 0 || excess.bytes > 0)) {
               items[i] = null;
               dropped = true;
               excess.items--;
               excess.bytes -= JSON.stringify(item).length;
-              gap.add(item);
+              gap.add(fromRow(item));
             } else live++;
           });
           if (!dropped) continue;
@@ -301,7 +310,7 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
         }
       }
       if (gap.total === 0) return;
-      const text = `[${JSON.stringify(gap.item())}]`;
+      const text = `[${JSON.stringify(toRow(gap.item()))}]`;
       await tx.run(
         'INSERT INTO batches (last_seq, first_seq, live, size, items) VALUES (?, ?, 1, ?, ?)',
         [gapSeq, gapSeq, text.length, text],
@@ -444,13 +453,15 @@ interface DecodedBatch {
   frames: (string | null)[];
 }
 
-/** The stored body is the item's JSON object: the seq goes in front of its first key. */
+/** Each stored row as the wire's object, the seq in front of its first key. */
 function decodeBatch(row: BatchRow): DecodedBatch {
-  const items = JSON.parse(row.items) as (object | null)[];
+  const items = JSON.parse(row.items) as (StoredRow | null)[];
   return {
     firstSeq: row.first_seq,
     frames: items.map((item, i) =>
-      item === null ? null : `{"seq":${row.first_seq + i},${JSON.stringify(item).slice(1)}`,
+      item === null
+        ? null
+        : `{"seq":${row.first_seq + i},${JSON.stringify(fromRow(item)).slice(1)}`,
     ),
   };
 }
@@ -518,8 +529,8 @@ async function countPending(db: Tx, acked: number): Promise<{ count: number; byt
 async function oldestTs(db: Tx, acked: number): Promise<string | null> {
   const row = await db.get<{ ts: string }>(
     `SELECT ts FROM (
-       SELECT (SELECT value ->> 'ts' FROM json_each(items)
-               WHERE type = 'object' AND first_seq + key > ? LIMIT 1) AS ts
+       SELECT (SELECT value ->> 0 FROM json_each(items)
+               WHERE type = 'array' AND first_seq + key > ? LIMIT 1) AS ts
        FROM batches WHERE last_seq > ? ORDER BY last_seq)
      WHERE ts IS NOT NULL LIMIT 1`,
     [acked, acked],
@@ -528,9 +539,9 @@ async function oldestTs(db: Tx, acked: number): Promise<string | null> {
 }
 
 /**
- * Outboxes of earlier builds stored an `items` row per item (some with `ts` and `kind`
- * columns beside the body). Each becomes a batch of one with its own seq, and the highest
- * seq they ever used carries over, so that none is handed out again.
+ * Outboxes of earlier builds stored an `items` row per item, its body the wire's object
+ * (some with `ts` and `kind` columns beside it). Each becomes a batch of one with its own
+ * seq, and the highest seq they ever used carries over, so that none is handed out again.
  */
 async function takeOverItemRows(tx: Tx): Promise<void> {
   const legacy = await tx.get(
@@ -539,7 +550,15 @@ async function takeOverItemRows(tx: Tx): Promise<void> {
   if (!legacy) return;
   await tx.exec(`
     INSERT INTO batches (last_seq, first_seq, live, size, items)
-      SELECT seq, seq, 1, length(body) + 2, '[' || body || ']' FROM items ORDER BY seq;
+      SELECT seq, seq, 1, length(row), row FROM (
+        SELECT seq, json_array(CASE
+          WHEN body -> 'attrs' IS NOT NULL THEN json_array(body ->> 'ts', body ->> 'source',
+            body ->> 'name', body ->> 'kind', body -> 'value', body ->> 'unit', body -> 'attrs')
+          WHEN body -> 'unit' IS NOT NULL THEN json_array(body ->> 'ts', body ->> 'source',
+            body ->> 'name', body ->> 'kind', body -> 'value', body ->> 'unit')
+          ELSE json_array(body ->> 'ts', body ->> 'source', body ->> 'name', body ->> 'kind',
+            body -> 'value') END) AS row
+        FROM items) ORDER BY seq;
     INSERT INTO sqlite_sequence (name, seq)
       SELECT 'batches', 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'batches');
     UPDATE sqlite_sequence SET seq = max(seq,

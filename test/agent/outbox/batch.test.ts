@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { serializeItems } from '../../../src-agent/outbox/batch.ts';
+import { fromRow, serializeItems, type StoredRow } from '../../../src-agent/outbox/batch.ts';
 import { Outbox } from '../../../src-agent/outbox/outbox.ts';
 import { SqliteDb } from '../../../src-agent/outbox/sqlite.ts';
 import type { NewItem } from '../../../src-agent/transport/codec.ts';
@@ -49,13 +49,13 @@ describe('serializeItems', () => {
     fc.assert(
       fc.property(fc.array(item, { maxLength: 30 }), (items) => {
         const batch = serializeItems(items);
-        const parsed = JSON.parse(`[${batch.runs.join(',')}]`) as NewItem[];
+        const parsed = (JSON.parse(`[${batch.runs.join(',')}]`) as StoredRow[]).map(fromRow);
         expect(parsed).toEqual(keptInOrder(items));
         expect(batch.count).toBe(parsed.length);
         expect(batch.lastTs).toBe(items.at(-1)?.ts ?? null);
         // Each state's first value is a run of its own, which the outbox may leave out.
         for (const first of batch.firstStates) {
-          const alone = JSON.parse(batch.runs[first.run]!) as NewItem;
+          const alone = fromRow(JSON.parse(batch.runs[first.run]!) as StoredRow);
           expect(alone.kind).toBe('state');
           expect(JSON.stringify(alone.value)).toBe(first.value);
           expect(`${alone.source}\u0000${alone.name}`).toBe(first.key);
