@@ -409,7 +409,7 @@ export class Collector {
           await reads.changed();
           continue;
         }
-        const { batch, problems } = await next.parsed;
+        const { batch, problems, lastTs } = await next.parsed;
         for (const problem of [...readProblems(next.pass, target.relPath), ...problems]) {
           this.fail(source, problem.code, problem.message);
         }
@@ -418,7 +418,7 @@ export class Collector {
         this.readSinceRelease += Math.max(0, cursor.offset - (previous?.offset ?? 0));
         await storing;
         if (batch.count > 0 || movedOn(previous, cursor)) {
-          storing = this.store(source, target.relPath, batch, cursor);
+          storing = this.store(source, target.relPath, batch, cursor, lastTs);
         }
       }
       await storing;
@@ -515,14 +515,20 @@ export class Collector {
     return pool;
   }
 
-  private async store(source: SourceState, relPath: string, batch: ItemBatch, cursor: FileCursor) {
+  private async store(
+    source: SourceState,
+    relPath: string,
+    batch: ItemBatch,
+    cursor: FileCursor,
+    lastTs: string | null,
+  ) {
     await this.outbox.appendBatch(batch, [cursor]);
     if (this.storageError) {
       this.log.info('the outbox accepts writes again: collection resumes');
       this.storageError = null;
     }
     source.cursors.set(relPath, cursor);
-    if (batch.lastTs) source.lastEventAt = batch.lastTs;
+    if (lastTs) source.lastEventAt = lastTs;
   }
 
   private trackOpenEntry(source: SourceState, relPath: string, pass: TailPass): void {

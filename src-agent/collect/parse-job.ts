@@ -7,7 +7,7 @@ import type { ProfileSource } from '../profiles/schema.ts';
 import type { CodedError } from '../status.ts';
 import type { NewItem } from '../transport/codec.ts';
 import type { Entry } from './entries.ts';
-import { compileSource, type SourceParser } from './parse.ts';
+import { compileSource, type BatchStates, type SourceParser } from './parse.ts';
 import type { TailPass } from './tail.ts';
 
 export interface ParseJob {
@@ -21,6 +21,8 @@ export interface ParsedBatch {
   batch: ItemBatch;
   /** Entries that could not be read, for the source's status. */
   problems: CodedError[];
+  /** When the last entry that could be read was written. */
+  lastTs: string | null;
 }
 
 export type SourceParsers = ReadonlyMap<string, SourceParser>;
@@ -38,14 +40,17 @@ export function parseJob(
   const file = path.basename(relPath);
   const items: NewItem[] = [];
   const problems: CodedError[] = [];
+  const states: BatchStates = new Map();
+  let lastTs: string | null = null;
   for (const entry of entries) {
-    const outcome = parser.parse(entry, file);
+    const outcome = parser.parse(entry, file, states);
     for (const item of outcome.items) items.push(item);
     for (const problem of outcome.problems) {
       problems.push({ code: 'parse_failed', message: `${relPath}: ${problem}` });
     }
+    lastTs = outcome.ts ?? lastTs;
   }
-  return { batch: serializeItems(items), problems };
+  return { batch: serializeItems(items), problems, lastTs };
 }
 
 /** What went wrong with a read as a whole, as opposed to one of its entries. */

@@ -15,11 +15,21 @@ export interface ParseOutcome {
   items: NewItem[];
   /** Why the entry (or part of it) could not be read; counted in the source's status. */
   problems: readonly string[];
+  /** When the entry was written, as items carry it; null if that could not be read. */
+  ts: string | null;
 }
+
+/**
+ * The last value of each state in the batch being parsed, by name: the rule target that made
+ * it and the text it was made from. Entry after entry writes the same (a version on every ZEN
+ * event): the same target given the same text again makes the same value, which the batch
+ * would drop as a repeat (serializeItems); this spares making it.
+ */
+export type BatchStates = Map<string, { target: ItemTarget; raw: string }>;
 
 export interface SourceParser {
   frame: FrameRules;
-  parse(entry: Entry, file: string): ParseOutcome;
+  parse(entry: Entry, file: string, states?: BatchStates): ParseOutcome;
 }
 
 /** `raw` is the value as written; `unitText` the unit beside it, if any. */
@@ -47,6 +57,7 @@ export function compileSource(source: ProfileSource): SourceParser {
   let items: NewItem[] = [];
   let problems: string[] = NO_PROBLEMS;
   let ts = '';
+  let states: BatchStates | undefined;
   // Most entries have no problem: their list is made on the first one.
   const problem = (text: string) => {
     if (problems === NO_PROBLEMS) problems = [];
@@ -54,6 +65,8 @@ export function compileSource(source: ProfileSource): SourceParser {
   };
   let fileAttr: { file: string } | undefined;
   const emit: Emit = (target, raw, unitText) => {
+    const last = target.kind === 'state' ? states?.get(target.name) : undefined;
+    if (last && last.target === target && last.raw === raw) return;
     const value = toValue(target, raw);
     if (value === undefined) {
       problem(`${target.name}: "${raw.slice(0, 40)}" is not a number`);
@@ -64,6 +77,7 @@ export function compileSource(source: ProfileSource): SourceParser {
     const unit =
       target.unit ?? (unitText ? (mapped ? source.units[unitText] : unitText) : undefined);
     items.push(fitToWire(makeItem(ts, source.id, target.name, target.kind, value, unit, fileAttr)));
+    if (target.kind === 'state') states?.set(target.name, { target, raw });
   };
   const dropped = (message: string) => {
     for (const d of drops) if (d.test(message)) return true;
@@ -72,19 +86,20 @@ export function compileSource(source: ProfileSource): SourceParser {
 
   return {
     frame: { ...reader.frame, maxEntryChars: MAX_ENTRY_CHARS },
-    parse(framed, file) {
+    parse(framed, file, batchStates) {
       items = [];
       problems = NO_PROBLEMS;
+      states = batchStates;
       if (framed.truncated) problem(`entry longer than ${MAX_ENTRY_CHARS} characters was cut`);
       const parsed = reader.read(framed.lines);
       if (typeof parsed === 'string') {
         problem(parsed);
-        return { items, problems };
+        return { items, problems, ts: null };
       }
       const epochMs = parseTimestamp(parsed.ts, source.timestamp.order, source.timestamp.zone);
       if (Number.isNaN(epochMs)) {
         problem(`unreadable timestamp "${parsed.ts.slice(0, 40)}"`);
-        return { items, problems };
+        return { items, problems, ts: null };
       }
       ts = toLocalIso(epochMs);
       fileAttr = source.fileAttr ? { file } : undefined;
@@ -108,7 +123,7 @@ export function compileSource(source: ProfileSource): SourceParser {
         );
       }
       if (!dropped(parsed.message)) for (const rule of rules) rule(parsed, emit);
-      return { items, problems };
+      return { items, problems, ts };
     },
   };
 }

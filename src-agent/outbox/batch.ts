@@ -30,8 +30,6 @@ export interface ItemBatch {
   firstStates: FirstState[];
   /** Each state's value at the end of the batch, as JSON text, by key. */
   lastStates: [key: string, value: string][];
-  /** Timestamp of the last item parsed, if any (a repeated state included). */
-  lastTs: string | null;
 }
 
 /** An item as stored: `[ts, source, name, kind, value, unit?, attrs?]`, unit null if absent. */
@@ -115,6 +113,5 @@ export function serializeItems(items: readonly NewItem[]): ItemBatch {
     count,
     firstStates,
     lastStates,
-    lastTs: items.length > 0 ? items[items.length - 1]!.ts : null,
   };
 }

@@ -323,7 +323,7 @@ function parseText(source: CompiledSource, text: string): ParseOutcome {
   });
   const framed = frameLines(lines, source.parser.frame);
   const entries = framed.open ? [...framed.entries, framed.open] : framed.entries;
-  const out = { items: [] as ParseOutcome['items'], problems: [] as string[] };
+  const out = { items: [] as ParseOutcome['items'], problems: [] as string[], ts: null };
   for (const entry of entries) {
     const { items, problems } = source.parser.parse(entry, 'fuzz.log');
     out.items.push(...items);

@@ -7,12 +7,13 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PARSE_WORKER } from '../../../scripts/build-agent.mjs';
-import { compileSources, type ParseJob } from '../../../src-agent/collect/parse-job.ts';
+import { compileSources } from '../../../src-agent/collect/parse-job.ts';
 import { localParser, ParsePool } from '../../../src-agent/collect/parse-pool.ts';
 import { resolveSources } from '../../../src-agent/collect/sources.ts';
-import { READ_CHUNK_BYTES, tailOnce } from '../../../src-agent/collect/tail.ts';
+import { READ_CHUNK_BYTES } from '../../../src-agent/collect/tail.ts';
 import { loadProfile } from '../../../src-agent/profiles/load.ts';
 import type { ProfileSource } from '../../../src-agent/profiles/schema.ts';
+import { jobsOf } from '../../helpers/parse-jobs.ts';
 
 const SAMPLES = path.resolve(import.meta.dirname, '../../../../shared/samples/logs');
 const WORKER_URL = pathToFileURL(PARSE_WORKER);
@@ -31,28 +32,6 @@ function pool(specs: ProfileSource[], size: number): ParsePool {
   const created = new ParsePool(WORKER_URL, specs, size);
   pools.push(created);
   return created;
-}
-
-/** The jobs of reading `file` to its end, read after read, as the collector makes them. */
-async function jobsOf(specs: ProfileSource[], spec: ProfileSource, file: string) {
-  const parser = compileSources(specs).get(spec.id)!;
-  const target = {
-    source: spec.id,
-    relPath: path.basename(file),
-    absPath: file,
-    encoding: spec.encoding,
-    parser,
-  };
-  const jobs: ParseJob[] = [];
-  let cursor;
-  for (;;) {
-    const pass = await tailOnce(target, cursor, true);
-    if (!pass) break;
-    jobs.push({ source: spec.id, relPath: target.relPath, entries: pass.entries });
-    cursor = pass.cursor;
-    if (pass.atEof) break;
-  }
-  return jobs;
 }
 
 describe('the parse workers', () => {

@@ -21,7 +21,7 @@ afterEach(async () => {
 // Framing only: tailOnce never parses.
 const parser: SourceParser = {
   frame: { startsEntry: (line) => line.startsWith('2025-'), maxEntryChars: MAX_ENTRY_CHARS },
-  parse: () => ({ items: [], problems: [] }),
+  parse: () => ({ items: [], problems: [], ts: null }),
 };
 
 async function target(content: string): Promise<TailTarget> {
