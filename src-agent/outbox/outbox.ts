@@ -221,7 +221,8 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
     );
     const changed = batch.lastStates.filter(([key, value]) => this.lastStates.get(key) !== value);
     const kept = batch.count - unchanged.size;
-    const items = `[${(unchanged.size > 0 ? batch.runs.filter((_, i) => !unchanged.has(i)) : batch.runs).join(',')}]`;
+    const runs = unchanged.size > 0 ? batch.runs.filter((_, i) => !unchanged.has(i)) : batch.runs;
+    const items = `[${runs.join(',')}]`;
     // Seqs are taken before the statement is queued, both in call order: batches stored by
     // overlapping calls never share a seq, and a failed one leaves no gap if it was the last.
     const firstSeq = this.lastSeq + 1;
