@@ -102,7 +102,9 @@ export async function startSquid(options: SquidOptions): Promise<Squid> {
       const logOffset = await sizeOf(path.join(logs, 'cache.log'));
       stderr = '';
       // -N: no daemon and no SMP kids, so the child is squid itself and SIGTERM reaches it.
-      const proc = spawn(SQUID_BIN, ['-N', '-f', configFile], {
+      // -n: squid names its shared memory segments after the service (`squid-cf__metadata`):
+      // instances started side by side, one per auth scheme, must not share the name.
+      const proc = spawn(SQUID_BIN, ['-N', '-n', `scopelink${port}`, '-f', configFile], {
         cwd: dir,
         stdio: ['ignore', 'ignore', 'pipe'],
       });
