@@ -163,15 +163,27 @@ function compileAction(rule: Rule): CompiledRule {
     }
     case 'labels': {
       const labels = new Map(Object.entries(rule.labels));
+      const { separator } = rule;
+      // The message as `label = value` parts between separators, read in place: a split and a
+      // string per part were a sixth of an EM entry's parse. The next `=` is searched for only
+      // once it lies behind: a long message without one is scanned once, not once per part.
       return (entry, emit) => {
-        for (const part of entry.message.split(rule.separator)) {
-          const eq = part.indexOf('=');
-          if (eq < 0) continue;
-          const target = labels.get(part.slice(0, eq).trim());
-          if (!target) continue;
-          const text = part.slice(eq + 1).trim();
-          const m = target.valueType === 'number' ? NUMBER_WITH_UNIT.exec(text) : null;
-          emit(target, m?.[1] ?? text, m?.[2] || undefined);
+        const message = entry.message;
+        let eq = -1;
+        for (let from = 0; from <= message.length;) {
+          let to = message.indexOf(separator, from);
+          if (to < 0) to = message.length;
+          if (eq < from) eq = message.indexOf('=', from);
+          if (eq < 0) return;
+          if (eq < to) {
+            const target = labels.get(message.slice(from, eq).trim());
+            if (target) {
+              const text = message.slice(eq + 1, to).trim();
+              const m = target.valueType === 'number' ? NUMBER_WITH_UNIT.exec(text) : null;
+              emit(target, m?.[1] ?? text, m?.[2] || undefined);
+            }
+          }
+          from = to + separator.length;
         }
       };
     }

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compileSource, type SourceParser } from '../../../src-agent/collect/parse.ts';
 import { loadProfile } from '../../../src-agent/profiles/load.ts';
@@ -128,4 +129,54 @@ describe('the em profile', () => {
     expect(items).toEqual([]);
     expect(problems[0]).toMatch(/timestamp/);
   });
+});
+
+describe('a labels rule', () => {
+  // Messages of labels, values, blanks, separators (one or two characters) and stray `=`.
+  const token = fc.constantFrom('A', 'B C', 'x', ' ', '=', ';', '|;', '1', 'v', '2.5 h', '');
+  const message = fc.array(token, { maxLength: 24 }).map((t) => t.join(''));
+
+  /** What the rule must find: the parts between separators, each split at its first `=`. */
+  function reference(text: string, separator: string): [name: string, value: string][] {
+    const names: Record<string, string> = { A: 'a', 'B C': 'bc' };
+    const found: [string, string][] = [];
+    for (const part of text.split(separator)) {
+      const eq = part.indexOf('=');
+      if (eq < 0) continue;
+      const name = names[part.slice(0, eq).trim()];
+      if (name) found.push([name, part.slice(eq + 1).trim()]);
+    }
+    return found;
+  }
+
+  it.each([';', '|;', '=;'])(
+    'reads label = value parts between separators %j',
+    async (separator) => {
+      const em = (await loadProfile('em')).sources.find((s) => s.id === 'em-server')!;
+      const parser = compileSource({
+        ...em,
+        drop: [],
+        errorCode: undefined,
+        rules: [
+          {
+            type: 'labels',
+            separator,
+            labels: {
+              A: { name: 'a', kind: 'event', valueType: 'string' },
+              'B C': { name: 'bc', kind: 'event', valueType: 'string' },
+            },
+          },
+        ],
+      });
+      fc.assert(
+        fc.property(message, (text) => {
+          const line = `2025-05-11 08:00:04.236 | INFO  | System   | ${text}`;
+          const { items } = parser.parse(entry(line), 'EM Server.log');
+          // The entry's message is trimmed before the rules see it.
+          expect(items.map((i) => [i.name, i.value])).toEqual(reference(text.trim(), separator));
+        }),
+        { numRuns: 2000 },
+      );
+    },
+  );
 });
