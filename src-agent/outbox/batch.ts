@@ -26,6 +26,8 @@ export interface ItemBatch {
    * the batch is `[` + the runs joined by commas + `]`. A state's first item is a run alone.
    */
   runs: string[];
+  /** How many items each run holds: at most ROW_ITEMS. */
+  runCounts: number[];
   count: number;
   firstStates: FirstState[];
   /** Each state's value at the end of the batch, as JSON text, by key. */
@@ -61,11 +63,19 @@ export function fromRow(row: StoredRow): NewItem {
   return item;
 }
 
+/**
+ * Items per stored row at most. A read for the server takes a few hundred items (protocol
+ * maxBatchItems), and a row much larger than that kept a drain's memory high: its text and
+ * its frames outlived several reads and were promoted to the old generation.
+ */
+export const ROW_ITEMS = 500;
+
 export const stateKey = (source: string, name: string) => `${source}\u0000${name}`;
 export const splitStateKey = (key: string) => key.split('\u0000') as [string, string];
 
 export function serializeItems(items: readonly NewItem[]): ItemBatch {
   const runs: string[] = [];
+  const runCounts: number[] = [];
   const firstStates: FirstState[] = [];
   let run: NewItem[] = [];
   let count = 0;
@@ -73,6 +83,7 @@ export function serializeItems(items: readonly NewItem[]): ItemBatch {
   const endRun = () => {
     if (run.length === 0) return;
     runs.push(JSON.stringify(run.map(toRow)).slice(1, -1));
+    runCounts.push(run.length);
     run = [];
   };
   // By source, then name: the profile's own strings, whose hashes are kept, where a joined key
@@ -91,6 +102,7 @@ export function serializeItems(items: readonly NewItem[]): ItemBatch {
           value: JSON.stringify(item.value),
         });
         runs.push(JSON.stringify(toRow(item)));
+        runCounts.push(1);
         ofSource.set(item.name, item.value);
         count++;
         continue;
@@ -100,6 +112,7 @@ export function serializeItems(items: readonly NewItem[]): ItemBatch {
     }
     run.push(item);
     count++;
+    if (run.length === ROW_ITEMS) endRun();
   }
   endRun();
   const lastStates: ItemBatch['lastStates'] = [];
@@ -110,6 +123,7 @@ export function serializeItems(items: readonly NewItem[]): ItemBatch {
   }
   return {
     runs,
+    runCounts,
     count,
     firstStates,
     lastStates,

@@ -17,6 +17,7 @@ import {
   serializeItems,
   splitStateKey,
   stateKey,
+  ROW_ITEMS,
   toRow,
   type ItemBatch,
   type StoredRow,
@@ -221,25 +222,31 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
     );
     const changed = batch.lastStates.filter(([key, value]) => this.lastStates.get(key) !== value);
     const kept = batch.count - unchanged.size;
-    const runs = unchanged.size > 0 ? batch.runs.filter((_, i) => !unchanged.has(i)) : batch.runs;
-    const items = `[${runs.join(',')}]`;
     // Seqs are taken before the statement is queued, both in call order: batches stored by
     // overlapping calls never share a seq, and a failed one leaves no gap if it was the last.
     const firstSeq = this.lastSeq + 1;
     this.lastSeq += kept;
+    const rows = toRows(batch, unchanged, firstSeq);
+    // One statement, so one transaction: a row per value list, the cursors and states with the
+    // last (the trigger stores a row only if it holds items).
+    const params = rows.flatMap((row) => [
+      row.firstSeq,
+      row.count,
+      row.text.length,
+      row.text,
+      '[]',
+      '[]',
+    ]);
+    params[params.length - 2] = JSON.stringify(
+      cursors.map((c) => [c.source, c.path, c.identity, c.fingerprint, c.offset]),
+    );
+    params[params.length - 1] = JSON.stringify(
+      changed.map(([key, value]) => [...splitStateKey(key), value]),
+    );
     await this.db
       .run(
-        'INSERT INTO appends (first_seq, count, size, items, cursors, states) VALUES (?, ?, ?, ?, ?, ?)',
-        [
-          firstSeq,
-          kept,
-          items.length,
-          items,
-          JSON.stringify(
-            cursors.map((c) => [c.source, c.path, c.identity, c.fingerprint, c.offset]),
-          ),
-          JSON.stringify(changed.map(([key, value]) => [...splitStateKey(key), value])),
-        ],
+        `INSERT INTO appends (first_seq, count, size, items, cursors, states) VALUES ${rows.map(() => '(?, ?, ?, ?, ?, ?)').join(', ')}`,
+        params,
       )
       .catch((err: unknown) => {
         if (this.lastSeq === firstSeq + kept - 1) this.lastSeq = firstSeq - 1;
@@ -248,7 +255,7 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
     for (const [key, value] of changed) this.lastStates.set(key, value);
     if (kept > 0) {
       this.pendingCount += kept;
-      this.pendingBytes += items.length;
+      for (const row of rows) this.pendingBytes += row.text.length;
     }
     if (this.pendingCount > this.limits.maxItems || this.pendingBytes > this.limits.maxBytes) {
       await this.enforceQuota();
@@ -439,6 +446,36 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
   close(): Promise<void> {
     return this.db.close();
   }
+}
+
+/**
+ * The kept runs of a batch as stored rows of up to ROW_ITEMS items, numbered from `firstSeq`;
+ * one empty row if nothing is kept, which carries the cursors alone.
+ */
+function toRows(
+  batch: ItemBatch,
+  unchanged: ReadonlySet<number>,
+  firstSeq: number,
+): { firstSeq: number; count: number; text: string }[] {
+  const rows: { firstSeq: number; count: number; text: string }[] = [];
+  let runs: string[] = [];
+  let count = 0;
+  let next = firstSeq;
+  const endRow = () => {
+    rows.push({ firstSeq: next, count, text: `[${runs.join(',')}]` });
+    next += count;
+    runs = [];
+    count = 0;
+  };
+  batch.runs.forEach((run, i) => {
+    if (unchanged.has(i)) return;
+    const items = batch.runCounts[i]!;
+    if (count > 0 && count + items > ROW_ITEMS) endRow();
+    runs.push(run);
+    count += items;
+  });
+  if (count > 0 || rows.length === 0) endRow();
+  return rows;
 }
 
 interface BatchRow {

@@ -60,6 +60,10 @@ describe('serializeItems', () => {
           expect(`${alone.source}\u0000${alone.name}`).toBe(first.key);
         }
         expect(batch.runs.every((run) => run !== '')).toBe(true);
+        // Each run's item count, for the outbox to cut rows by.
+        expect(batch.runCounts.map((n, i) => [n, JSON.parse(`[${batch.runs[i]}]`).length])).toEqual(
+          batch.runCounts.map((n) => [n, n]),
+        );
         expect(new Set(batch.firstStates.map((s) => s.key)).size).toBe(batch.firstStates.length);
         expect(batch.lastStates.length).toBe(batch.firstStates.length);
       }),

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Outbox, type FileCursor } from '../../../src-agent/outbox/outbox.ts';
+import { ROW_ITEMS } from '../../../src-agent/outbox/batch.ts';
 import { SqliteDb } from '../../../src-agent/outbox/sqlite.ts';
 import type { NewItem } from '../../../src-agent/transport/codec.ts';
 
@@ -184,6 +185,29 @@ describe('Outbox', () => {
     expect((await outbox.read(2, 10))?.seqs).toEqual([3]);
     expect(outbox.pending).toBe(1);
     await outbox.close();
+  });
+
+  it('stores a large batch as rows of at most ROW_ITEMS items, seqs running on', async () => {
+    const file = path.join(dir, 'rows.db');
+    const outbox = await Outbox.open(file);
+    const many = Array.from({ length: 2 * ROW_ITEMS + 200 }, (_, i) => metric(i));
+    expect(await outbox.append([state('Ready'), ...many], [cursor(99)])).toBe(many.length + 1);
+    const batch = await outbox.read(0, 10_000);
+    expect(batch?.seqs).toEqual(Array.from({ length: many.length + 1 }, (_, i) => i + 1));
+    expect(JSON.parse(batch!.frames.at(-1)!)).toEqual({ seq: many.length + 1, ...many.at(-1) });
+    await outbox.close();
+    const db = await SqliteDb.open(file, { readonly: true });
+    const rows = await db.all<{ first_seq: number; last_seq: number; live: number }>(
+      'SELECT first_seq, last_seq, live FROM batches ORDER BY last_seq',
+    );
+    await db.close();
+    expect(rows.every((r) => r.live <= ROW_ITEMS && r.last_seq - r.first_seq + 1 === r.live)).toBe(
+      true,
+    );
+    expect(rows.length).toBeGreaterThanOrEqual(3);
+    expect(rows.map((r) => r.first_seq).slice(1)).toEqual(
+      rows.map((r) => r.last_seq + 1).slice(0, -1),
+    );
   });
 
   it('a stream id is a UUID and differs between databases', async () => {
