@@ -1,6 +1,6 @@
 // The agent's outbox as the benches watch it from outside the agent. Its layout is
-// src-agent/outbox/outbox.ts's: a row per stored batch, whose items are one JSON array of
-// rows (batch.ts) numbered from `first_seq` on, null where the quota dropped one.
+// src-agent/outbox/outbox.ts's: table rows of up to ROW_ITEMS items, each one JSON array of
+// stored rows (batch.ts) numbered from `first_seq` on, null where the quota dropped one.
 import { fromRow, type StoredRow } from '../src-agent/outbox/batch.ts';
 
 interface Reader {

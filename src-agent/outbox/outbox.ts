@@ -3,12 +3,12 @@
 // one transaction, so after a crash either all of a batch exists or none of it does and
 // its log lines are simply read again.
 //
-// A batch is one row: its items as one JSON array of rows (batch.ts), numbered from
-// `first_seq` on. A row per
-// item cost a backfill twice the CPU: SQLite inserted millions of small rows where it now
-// writes a few large ones. An item dropped by the quota becomes null in its array, so
-// every other item keeps its seq; an acknowledgement inside a batch moves the `acked` mark,
-// and the row goes when its last item is acknowledged.
+// A table row holds up to ROW_ITEMS items of a batch as one JSON array of stored rows
+// (batch.ts), numbered from `first_seq` on. A table row per item cost a backfill twice the
+// CPU: SQLite inserted millions of small rows where it now writes a few larger ones. An item
+// dropped by the quota becomes null in its array, so every other item keeps its seq; an
+// acknowledgement inside a row moves the `acked` mark, and the row goes when its last item
+// is acknowledged.
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { ItemKind, NewItem } from '../transport/codec.ts';
@@ -71,8 +71,9 @@ CREATE TABLE IF NOT EXISTS last_states (
 `;
 
 /**
- * A batch, its cursors and its changed states in one statement: inserting into this view runs
- * the trigger's three inserts as one transaction. A BEGIN, an insert per table and a COMMIT
+ * A batch, its cursors and its changed states in one statement: inserting into this view (a
+ * value list per table row) runs the trigger's inserts, all in the statement's one
+ * transaction. A BEGIN, an insert per table and a COMMIT
  * each waited for the main thread to issue the next, which a backfill keeps busy; a commit
  * took twice as long as its work. Per connection (TEMP): nothing of it is stored in the file.
  */
@@ -116,11 +117,11 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
   private droppedCount = 0;
   /** The highest seq handed out. */
   private lastSeq = 0;
-  /** Everything up to here is acknowledged, though its batch may still hold later items. */
+  /** Everything up to here is acknowledged, though its row may still hold later items. */
   private ackedSeq = 0;
   private readonly lastStates = new Map<string, string>();
-  /** The batch read last, as frames: a batch holds many reads' worth of items. */
-  private readCache: DecodedBatch | null = null;
+  /** The row read last, as frames: a read may end within it, and the next one go on there. */
+  private readCache: DecodedRow | null = null;
 
   private constructor(
     private readonly db: SqliteDb,
@@ -365,11 +366,11 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
     const frames: string[] = [];
     let after = Math.max(afterSeq, this.ackedSeq);
     while (seqs.length < limit) {
-      const batch = await this.batchAfter(after);
-      if (!batch) break;
-      let seq = Math.max(after + 1, batch.firstSeq);
-      for (; seq < batch.firstSeq + batch.frames.length && seqs.length < limit; seq++) {
-        const frame = batch.frames[seq - batch.firstSeq];
+      const row = await this.rowAfter(after);
+      if (!row) break;
+      let seq = Math.max(after + 1, row.firstSeq);
+      for (; seq < row.firstSeq + row.frames.length && seqs.length < limit; seq++) {
+        const frame = row.frames[seq - row.firstSeq];
         if (frame === null || frame === undefined) continue;
         seqs.push(seq);
         frames.push(frame);
@@ -379,8 +380,8 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
     return seqs.length > 0 ? { seqs, frames } : null;
   }
 
-  /** The stored batch that holds the first seq after `after`, or the first one after that. */
-  private async batchAfter(after: number): Promise<DecodedBatch | null> {
+  /** The row that holds the first seq after `after`, or the first one after that. */
+  private async rowAfter(after: number): Promise<DecodedRow | null> {
     const cached = this.readCache;
     if (
       cached &&
@@ -394,7 +395,7 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
       [after],
     );
     if (!row) return null;
-    this.readCache = decodeBatch(row);
+    this.readCache = decodeRow(row);
     return this.readCache;
   }
 
@@ -420,7 +421,7 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
       for (const row of rows) {
         const lo = Math.max(from, row.first_seq - 1);
         const hi = Math.min(mark, row.last_seq);
-        // Only the quota leaves holes in a batch; without them, seqs count the items.
+        // Only the quota leaves holes in a row; without them, seqs count the items.
         removed +=
           row.live === row.last_seq - row.first_seq + 1
             ? hi - lo
@@ -485,14 +486,14 @@ interface BatchRow {
   items: string;
 }
 
-interface DecodedBatch {
+interface DecodedRow {
   firstSeq: number;
   /** Each item's frame by position; null where the quota dropped the item. */
   frames: (string | null)[];
 }
 
 /** Each stored row as the wire's object, the seq in front of its first key. */
-function decodeBatch(row: BatchRow): DecodedBatch {
+function decodeRow(row: BatchRow): DecodedRow {
   const items = JSON.parse(row.items) as (StoredRow | null)[];
   return {
     firstSeq: row.first_seq,
@@ -541,7 +542,7 @@ async function readAcked(db: Tx): Promise<number> {
   return Number(row?.value ?? 0);
 }
 
-/** Items not dropped in the batch ending at `lastSeq` with seqs in (lo, hi]. */
+/** Items not dropped in the row ending at `lastSeq` with seqs in (lo, hi]. */
 async function liveBetween(db: Tx, lastSeq: number, lo: number, hi: number): Promise<number> {
   const row = await db.get<{ n: number }>(
     `SELECT count(*) AS n FROM batches, json_each(items)
@@ -555,7 +556,7 @@ async function countPending(db: Tx, acked: number): Promise<{ count: number; byt
   const all = await db.get<{ n: number; bytes: number }>(
     'SELECT coalesce(sum(live), 0) AS n, coalesce(sum(size), 0) AS bytes FROM batches',
   );
-  // The batch that the acknowledged mark falls in still holds items that are no longer pending.
+  // The row that the acknowledged mark falls in still holds items that are no longer pending.
   const partial = await db.get<{ last_seq: number; first_seq: number }>(
     'SELECT first_seq, last_seq FROM batches WHERE first_seq <= ? AND last_seq > ?',
     [acked, acked],

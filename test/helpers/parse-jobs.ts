@@ -1,5 +1,5 @@
 // A log file read to its end as the collector reads it, read after read: the parse jobs it
-// makes of the file.
+// makes of the file; and the sample logs of the sources that parse them.
 import path from 'node:path';
 import { compileSources, type ParseJob } from '../../src-agent/collect/parse-job.ts';
 import { tailOnce } from '../../src-agent/collect/tail.ts';
@@ -29,3 +29,13 @@ export async function jobsOf(
   }
   return jobs;
 }
+
+export const SAMPLE_LOGS = path.resolve(import.meta.dirname, '../../../shared/samples/logs');
+
+/** A sample log of each entry format, with its device kind and source. */
+export const SAMPLE_SOURCES = [
+  { kind: 'em', source: 'em-server', file: 'em/SmartSEM/Log/EM Server.log' },
+  { kind: 'lm', source: 'zen', file: 'lm/Logging/ZEN.log.xml' },
+  { kind: 'lm', source: 'zen-core', file: 'lm/Logging/ZENCore.log.xml' },
+  { kind: 'lm', source: 'remote-service', file: 'lm/Remote Service/remote service.log.xml' },
+] as const;

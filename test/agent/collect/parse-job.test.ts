@@ -11,9 +11,7 @@ import { fromRow, serializeItems, type StoredRow } from '../../../src-agent/outb
 import { loadProfile } from '../../../src-agent/profiles/load.ts';
 import type { ProfileSource } from '../../../src-agent/profiles/schema.ts';
 import type { NewItem } from '../../../src-agent/transport/codec.ts';
-import { jobsOf } from '../../helpers/parse-jobs.ts';
-
-const SAMPLES = path.resolve(import.meta.dirname, '../../../../shared/samples/logs');
+import { jobsOf, SAMPLE_LOGS, SAMPLE_SOURCES } from '../../helpers/parse-jobs.ts';
 
 let dir: string;
 beforeEach(async () => {
@@ -40,22 +38,12 @@ const itemsOf = (runs: string[]) => (JSON.parse(`[${runs.join(',')}]`) as Stored
 
 describe('parseJob', () => {
   it('gives the batch of every item made, on the sample logs', async () => {
-    const cases = [
-      { kind: 'em' as const, source: 'em-server', file: 'em/SmartSEM/Log/EM Server.log' },
-      { kind: 'lm' as const, source: 'zen', file: 'lm/Logging/ZEN.log.xml' },
-      { kind: 'lm' as const, source: 'zen-core', file: 'lm/Logging/ZENCore.log.xml' },
-      {
-        kind: 'lm' as const,
-        source: 'remote-service',
-        file: 'lm/Remote Service/remote service.log.xml',
-      },
-    ];
-    for (const { kind, source, file } of cases) {
+    for (const { kind, source, file } of SAMPLE_SOURCES) {
       const specs = resolveSources(await loadProfile(kind), {});
       const jobs = await jobsOf(
         specs,
         specs.find((s) => s.id === source)!,
-        path.join(SAMPLES, file),
+        path.join(SAMPLE_LOGS, file),
       );
       for (const job of jobs) {
         const got = parseJob(compileSources(specs), job);

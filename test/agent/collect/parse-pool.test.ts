@@ -13,9 +13,8 @@ import { resolveSources } from '../../../src-agent/collect/sources.ts';
 import { READ_CHUNK_BYTES } from '../../../src-agent/collect/tail.ts';
 import { loadProfile } from '../../../src-agent/profiles/load.ts';
 import type { ProfileSource } from '../../../src-agent/profiles/schema.ts';
-import { jobsOf } from '../../helpers/parse-jobs.ts';
+import { jobsOf, SAMPLE_LOGS, SAMPLE_SOURCES } from '../../helpers/parse-jobs.ts';
 
-const SAMPLES = path.resolve(import.meta.dirname, '../../../../shared/samples/logs');
 const WORKER_URL = pathToFileURL(PARSE_WORKER);
 
 let dir: string;
@@ -36,21 +35,12 @@ function pool(specs: ProfileSource[], size: number): ParsePool {
 
 describe('the parse workers', () => {
   it('parse the sample logs exactly as this thread does', async () => {
-    const cases = [
-      { kind: 'em' as const, source: 'em-server', file: 'em/SmartSEM/Log/EM Server.log' },
-      { kind: 'lm' as const, source: 'zen', file: 'lm/Logging/ZEN.log.xml' },
-      {
-        kind: 'lm' as const,
-        source: 'remote-service',
-        file: 'lm/Remote Service/remote service.log.xml',
-      },
-    ];
-    for (const { kind, source, file } of cases) {
+    for (const { kind, source, file } of SAMPLE_SOURCES) {
       const specs = resolveSources(await loadProfile(kind), {});
       const spec = specs.find((s) => s.id === source)!;
       // Enough copies for several reads.
       const copy = path.join(dir, path.basename(file));
-      const text = await readFile(path.join(SAMPLES, file));
+      const text = await readFile(path.join(SAMPLE_LOGS, file));
       const copies = Math.ceil((2 * READ_CHUNK_BYTES) / text.length) + 1;
       await writeFile(copy, Buffer.concat(Array.from({ length: copies }, () => text)));
       const jobs = await jobsOf(specs, spec, copy);
@@ -103,7 +93,7 @@ describe('the parse workers', () => {
   it('fail every job, pending or later, once closed', async () => {
     const specs = resolveSources(await loadProfile('lm'), {});
     const spec = specs.find((s) => s.id === 'zen')!;
-    const [job] = await jobsOf(specs, spec, path.join(SAMPLES, 'lm/Logging/ZEN.log.xml'));
+    const [job] = await jobsOf(specs, spec, path.join(SAMPLE_LOGS, 'lm/Logging/ZEN.log.xml'));
     const workers = pool(specs, 2);
     const refused = expect(workers.parse(job!)).rejects.toThrow('the parse worker was closed');
     await workers.close();
