@@ -2,17 +2,18 @@
 // `npm run build:agent`: the headless agent as one ES module, out/agent/cli.mjs, bundled
 // from src-agent/cli.ts by esbuild, with its parse worker (out/agent/parse-worker.mjs, from
 // src-agent/collect/parse-worker.ts), their source maps and the built-in device profiles
-// beside it (out/agent/profiles/*.json). bin/scopelink-agent.js runs that file: no
-// TypeScript compiled at start-up. The JavaScript dependencies are bundled too: loading
-// them one file at a time from node_modules was a third of the agent's start-up (550 ms to
-// the first item on a small log, 380 ms bundled, at the same idle memory). Native modules
-// and what loads only on demand stay in node_modules.
+// beside it (out/agent/profiles/*.json), as are iconv-lite's code tables (out/agent/tables).
+// bin/scopelink-agent.js runs that file: no TypeScript compiled at start-up. The JavaScript
+// dependencies are bundled too: loading them one file at a time from node_modules was a
+// third of the agent's start-up (550 ms to the first item on a small log, 380 ms bundled, at
+// the same idle memory). Native modules and what loads only on demand stay in node_modules.
 //
 // The test run (vitest's globalSetup), the demo and the benches build first, so that
 // whatever spawns the agent runs the current sources. Files are replaced by rename, so an
 // agent that starts meanwhile sees either the old bundle or the new one, never a half.
 import { buildSync } from 'esbuild';
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -21,7 +22,10 @@ export const AGENT_BUNDLE = path.join(root, 'out/agent/cli.mjs');
 export const PARSE_WORKER = path.join(root, 'out/agent/parse-worker.mjs');
 const outDir = path.dirname(AGENT_BUNDLE);
 const profilesSrc = path.join(root, 'src-agent/profiles');
-const profilesOut = path.join(outDir, 'profiles');
+const codeTablesSrc = path.join(
+  path.dirname(createRequire(import.meta.url).resolve('iconv-lite/package.json')),
+  'encodings/tables',
+);
 
 /** Builds out/agent; synchronous (about 0.3 s), so that a synchronous spawner can call it. */
 export function buildAgent() {
@@ -39,7 +43,16 @@ export function buildAgent() {
     target: 'node20',
     // sqlite3 and keytar are native; ws tries bufferutil and utf-8-validate, which are
     // optional and not installed; fast-xml-parser is loaded on first need (xml-element.ts).
-    external: ['sqlite3', 'keytar', 'bufferutil', 'utf-8-validate', 'fast-xml-parser'],
+    // iconv-lite's double-byte code tables (half the bundle's size, which V8 must scan at
+    // every start) are loaded only for a source in such a code page: from beside the bundle.
+    external: [
+      'sqlite3',
+      'keytar',
+      'bufferutil',
+      'utf-8-validate',
+      'fast-xml-parser',
+      './tables/*.json',
+    ],
     // The CommonJS inside (pino, ws, iconv-lite) calls require(), which an ES module has
     // only when it makes one.
     banner: {
@@ -54,17 +67,19 @@ export function buildAgent() {
     logLevel: 'warning',
     write: false,
   });
-  mkdirSync(profilesOut, { recursive: true });
   for (const file of result.outputFiles) replace(file.path, file.contents);
-  const profiles = readdirSync(profilesSrc).filter((f) => f.endsWith('.json'));
-  for (const name of profiles) {
-    replace(path.join(profilesOut, name), readFileSync(path.join(profilesSrc, name)));
-  }
-  // A profile removed from the sources is removed from the build too.
-  for (const name of readdirSync(profilesOut)) {
-    if (name.endsWith('.json') && !profiles.includes(name)) {
-      rmSync(path.join(profilesOut, name), { force: true });
-    }
+  mirrorJson(profilesSrc, path.join(outDir, 'profiles'));
+  mirrorJson(codeTablesSrc, path.join(outDir, 'tables'));
+}
+
+/** The JSON files of `from` in `to`; one removed from `from` is removed from `to` too. */
+function mirrorJson(from, to) {
+  mkdirSync(to, { recursive: true });
+  const names = readdirSync(from).filter((f) => f.endsWith('.json'));
+  for (const name of names) replace(path.join(to, name), readFileSync(path.join(from, name)));
+  for (const name of readdirSync(to)) {
+    if (name.endsWith('.json') && !names.includes(name))
+      rmSync(path.join(to, name), { force: true });
   }
 }
 

@@ -1,7 +1,7 @@
 // The one IPC contract between the main process and the renderer. The renderer and the
 // preload import only its types; the argument schemas are for the main process, which
 // must not trust anything a renderer sends.
-import { z } from 'zod';
+import * as z from 'zod';
 import type { StatusSnapshot } from '../src-agent/status.ts';
 
 export type {

@@ -1,6 +1,6 @@
 import { BrowserWindow, ipcMain } from 'electron';
 import type { IpcMainInvokeEvent, WebContents } from 'electron';
-import { z } from 'zod';
+import * as z from 'zod';
 import { invokeArgSchemas } from './ipc-contract.ts';
 import type {
   InvokeArgs,

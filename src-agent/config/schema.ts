@@ -1,6 +1,6 @@
 // The one configuration model: the CLI reads it from a JSON file, the tray app will
 // write it from its settings window; both go through this schema.
-import { z } from 'zod';
+import * as z from 'zod';
 import { DEVICE_KINDS } from '../transport/codec.ts';
 
 const sourceOverride = z

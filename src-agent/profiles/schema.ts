@@ -1,7 +1,7 @@
 // The declarative device profile: which folders and files a device's software logs to,
 // how its entries are framed and parsed, and which rules turn them into items. Kept as
 // data so a service engineer can adapt to a new software release without a new build.
-import { z } from 'zod';
+import * as z from 'zod';
 import { DEVICE_KINDS, ITEM_KINDS } from '../transport/codec.ts';
 
 const regex = z.string().refine(

@@ -1,6 +1,6 @@
 // Wire protocol v1 (../shared/protocol.md): frame types and their validation.
 // The one module src-server shares with the agent, so both halves agree by construction.
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const PROTOCOL_VERSION = 1;
 export const SUBPROTOCOL = 'scopelink.v1';
