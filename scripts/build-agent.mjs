@@ -67,6 +67,7 @@ export function buildAgent() {
     logLevel: 'warning',
     write: false,
   });
+  mkdirSync(outDir, { recursive: true });
   for (const file of result.outputFiles) replace(file.path, file.contents);
   mirrorJson(profilesSrc, path.join(outDir, 'profiles'));
   mirrorJson(codeTablesSrc, path.join(outDir, 'tables'));
