@@ -1,5 +1,6 @@
 // Instrument software writes whatever its Windows code page or .NET default gives:
 // a byte order mark decides where there is one, the source's code page otherwise.
+import { isAscii } from 'node:buffer';
 import iconv from 'iconv-lite';
 
 export interface Encoding {
@@ -43,7 +44,9 @@ export function decode(bytes: Buffer, encoding: Encoding): string {
   const nearLatin1 = isSingleByte(encoding) ? latin1Differences(encoding.name) : null;
   if (nearLatin1) {
     const text = bytes.toString('latin1');
-    return nearLatin1.bytes
+    // The differences are all above ASCII, and a native check finds none there quicker than
+    // the pattern does.
+    return nearLatin1.bytes && !isAscii(bytes)
       ? text.replace(nearLatin1.bytes, (c) => nearLatin1.chars[c.charCodeAt(0)]!)
       : text;
   }
@@ -60,7 +63,10 @@ interface Latin1Differences {
   chars: string;
 }
 
-/** Above this many, a code page is not Latin-1 with a few changes (cp1251 is not; cp1252 is). */
+/**
+ * Above this many, a code page is not Latin-1 with a few changes (cp1251 is not; cp1252 is).
+ * Nor is one that reads an ASCII byte differently.
+ */
 const MAX_DIFFERENCES = 48;
 const latin1Like = new Map<string, Latin1Differences | null>();
 
@@ -72,14 +78,18 @@ const latin1Like = new Map<string, Latin1Differences | null>();
 function latin1Differences(name: string): Latin1Differences | null {
   if (latin1Like.has(name)) return latin1Like.get(name)!;
   const chars = iconv.decode(ALL_BYTES, name);
-  const differing: string[] = [];
+  const differing: number[] = [];
   for (let byte = 0; byte < 256; byte++) {
-    if (chars.charCodeAt(byte) !== byte) differing.push(`\\x${byte.toString(16).padStart(2, '0')}`);
+    if (chars.charCodeAt(byte) !== byte) differing.push(byte);
   }
+  const hex = (byte: number) => `\\x${byte.toString(16).padStart(2, '0')}`;
   const result =
-    differing.length > MAX_DIFFERENCES
+    differing.length > MAX_DIFFERENCES || differing[0]! < 0x80
       ? null
-      : { bytes: differing.length > 0 ? new RegExp(`[${differing.join('')}]`, 'g') : null, chars };
+      : {
+          bytes: differing.length > 0 ? new RegExp(`[${differing.map(hex).join('')}]`, 'g') : null,
+          chars,
+        };
   latin1Like.set(name, result);
   return result;
 }
