@@ -55,6 +55,14 @@ export interface CollectorOptions {
   workerAfterBytes?: number;
 }
 
+/** A read on its way to the outbox: what its commit needs. */
+interface ParsingRead {
+  cursor: FileCursor;
+  /** What went wrong with the read as a whole (its entries' problems come with the batch). */
+  problems: CodedError[];
+  parsed: Promise<ParsedBatch>;
+}
+
 /** Reads parsed or being parsed, not yet committed: a bound on memory when commits lag. */
 const MAX_READS_AHEAD = 6;
 /** After reading this much, catching up is worth a full garbage collection. */
@@ -384,9 +392,9 @@ export class Collector {
 
   /**
    * Reads the file with `identity` at `target.absPath` to its end, while that is the file
-   * there, read by read from its cursor. The reads run ahead while a parser is free (one more
-   * than there are workers); the commits follow strictly in order, each with its read's
-   * cursor, so that a crash at any point loses nothing and stores nothing twice.
+   * there, read by read from its cursor. The reads run ahead of the parsers (see readAhead);
+   * the commits follow strictly in order, each with its read's cursor, so that a crash at any
+   * point loses nothing and stores nothing twice.
    */
   private async readToEnd(
     source: SourceState,
@@ -395,7 +403,7 @@ export class Collector {
     finish = false,
     backlog = 0,
   ): Promise<void> {
-    const reads = new ReadQueue<{ pass: TailPass; parsed: Promise<ParsedBatch> }>();
+    const reads = new ReadQueue<ParsingRead>();
     const reading = this.readAhead(source, target, identity, finish, backlog, reads).finally(() =>
       reads.close(),
     );
@@ -410,11 +418,11 @@ export class Collector {
           continue;
         }
         const { batch, problems, lastTs } = await next.parsed;
-        for (const problem of [...readProblems(next.pass, target.relPath), ...problems]) {
+        for (const problem of [...next.problems, ...problems]) {
           this.fail(source, problem.code, problem.message);
         }
         const previous = cursor;
-        cursor = next.pass.cursor;
+        cursor = next.cursor;
         this.readSinceRelease += Math.max(0, cursor.offset - (previous?.offset ?? 0));
         await storing;
         if (batch.count > 0 || movedOn(previous, cursor)) {
@@ -441,7 +449,7 @@ export class Collector {
     identity: string,
     finish: boolean,
     backlog: number,
-    reads: ReadQueue<{ pass: TailPass; parsed: Promise<ParsedBatch> }>,
+    reads: ReadQueue<ParsingRead>,
   ): Promise<void> {
     const tailTarget = { ...target, parser: this.parsers.get(source.spec.id)! };
     let readTo = source.cursors.get(target.relPath);
@@ -453,8 +461,10 @@ export class Collector {
     };
     while (!reads.closed && !this.stopped) {
       const parser = this.parser(remaining);
+      // Each worker has a read waiting behind the one it parses, and one more is on its way:
+      // a worker that waited for this thread's next read idled a tenth of a backfill.
       const workers = parser instanceof ParsePool ? parser.size : 0;
-      if (parsing > workers || reads.length >= MAX_READS_AHEAD) {
+      if (parsing > 2 * workers || reads.length >= MAX_READS_AHEAD) {
         await reads.changed();
         continue;
       }
@@ -469,11 +479,21 @@ export class Collector {
         return;
       }
       parsing++;
-      const job = { source: source.spec.id, relPath: target.relPath, entries: pass.entries };
+      const job = {
+        source: source.spec.id,
+        relPath: target.relPath,
+        entries: pass.entries,
+        read: pass.read,
+      };
       const batch = parser.parse(job);
       // A failure is met by the committer when its turn comes.
       batch.then(parsed, parsed);
-      reads.push({ pass, parsed: batch });
+      // Not the pass itself: its entries, an object or more per line, die young this way.
+      reads.push({
+        cursor: pass.cursor,
+        problems: readProblems(pass, target.relPath),
+        parsed: batch,
+      });
       readTo = pass.cursor;
       remaining = pass.size - pass.cursor.offset;
       this.trackOpenEntry(source, target.relPath, pass);

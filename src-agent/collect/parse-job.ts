@@ -7,6 +7,7 @@ import type { ProfileSource } from '../profiles/schema.ts';
 import type { CodedError } from '../status.ts';
 import type { NewItem } from '../transport/codec.ts';
 import type { Entry } from './entries.ts';
+import type { ReadBytes } from './packed-entries.ts';
 import { compileSource, type BatchStates, type SourceParser } from './parse.ts';
 import type { TailPass } from './tail.ts';
 
@@ -15,6 +16,8 @@ export interface ParseJob {
   /** The file's path in its source folder: problems name it, items may carry its name. */
   relPath: string;
   entries: Entry[];
+  /** The bytes the entries were framed from: what a parse worker is sent instead of them. */
+  read: ReadBytes;
 }
 
 export interface ParsedBatch {

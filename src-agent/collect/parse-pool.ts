@@ -16,7 +16,7 @@ export interface WorkerInit {
 }
 export interface WorkerRequest {
   id: number;
-  job: Omit<ParseJob, 'entries'> & { entries: PackedEntries };
+  job: Omit<ParseJob, 'entries' | 'read'> & { entries: PackedEntries };
 }
 export type WorkerReply =
   | { ready: true }
@@ -108,9 +108,9 @@ class ParseWorker {
     const id = ++this.nextId;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      const entries = packEntries(job.entries);
+      const entries = packEntries(job.entries, job.read);
       this.worker.postMessage(
-        { id, job: { ...job, entries } } satisfies WorkerRequest,
+        { id, job: { source: job.source, relPath: job.relPath, entries } } satisfies WorkerRequest,
         transferables(entries),
       );
     });

@@ -13,7 +13,10 @@ port.postMessage({ ready: true } satisfies WorkerReply);
 port.on('message', ({ id, job }: WorkerRequest) => {
   let reply: WorkerReply;
   try {
-    reply = { id, parsed: parseJob(parsers, { ...job, entries: unpackEntries(job.entries) }) };
+    // A source it has no parser for is refused by parseJob, with its name.
+    const maxLineChars = parsers.get(job.source)?.frame.maxEntryChars ?? Infinity;
+    const entries = unpackEntries(job.entries, maxLineChars);
+    reply = { id, parsed: parseJob(parsers, { ...job, entries, read: job.entries.read }) };
   } catch (err) {
     reply = { id, error: { message: (err as Error).message } };
   }

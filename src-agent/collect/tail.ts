@@ -7,6 +7,7 @@ import type { FileCursor } from '../outbox/outbox.ts';
 import { detectEncoding } from './decode.ts';
 import { frameLines, type Entry } from './entries.ts';
 import { decodeLines } from './lines.ts';
+import type { ReadBytes } from './packed-entries.ts';
 import type { SourceParser } from './parse.ts';
 
 const FINGERPRINT_BYTES = 256;
@@ -21,6 +22,8 @@ export const MAX_READ_BYTES = 1024 * 1024;
 
 export interface TailPass {
   entries: Entry[];
+  /** The bytes the entries were framed from. */
+  read: ReadBytes;
   cursor: FileCursor;
   /** An entry at the end of the file that may still get continuation lines. */
   open: Entry | null;
@@ -148,6 +151,7 @@ export async function tailOnce(
       const nextOffset = open ? open.start : oversized ? offset + bytesRead : lastEnd;
       return {
         entries,
+        read: { bytes, offset, encoding },
         open,
         atEof,
         size: probe.size,

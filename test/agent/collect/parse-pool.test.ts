@@ -7,6 +7,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PARSE_WORKER } from '../../../scripts/build-agent.mjs';
+import { detectEncoding } from '../../../src-agent/collect/decode.ts';
 import { compileSources } from '../../../src-agent/collect/parse-job.ts';
 import { localParser, ParsePool } from '../../../src-agent/collect/parse-pool.ts';
 import { resolveSources } from '../../../src-agent/collect/sources.ts';
@@ -82,10 +83,18 @@ describe('the parse workers', () => {
   it('refuse a job for a source they do not know, and parse on', async () => {
     const specs = resolveSources(await loadProfile('em'), {});
     const workers = pool(specs, 1);
-    const job = { source: 'nonesuch', relPath: 'x.log', entries: [] };
+    const read = {
+      bytes: Buffer.alloc(0),
+      offset: 0,
+      encoding: detectEncoding(Buffer.alloc(0), 'utf8'),
+    };
+    const job = { source: 'nonesuch', relPath: 'x.log', entries: [], read };
     await expect(workers.parse(job)).rejects.toThrow('no parser for source "nonesuch"');
     expect(workers.failed).toBe(false);
-    await expect(workers.parse({ ...job, source: 'em-server' })).resolves.toMatchObject({
+    const empty = { ...read, bytes: Buffer.alloc(0) };
+    await expect(
+      workers.parse({ ...job, source: 'em-server', read: empty }),
+    ).resolves.toMatchObject({
       batch: { count: 0 },
     });
   });
