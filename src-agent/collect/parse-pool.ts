@@ -19,9 +19,7 @@ export interface WorkerRequest {
   job: Omit<ParseJob, 'entries' | 'read'> & { entries: PackedEntries };
 }
 export type WorkerReply =
-  | { ready: true }
-  | { id: number; parsed: ParsedBatch }
-  | { id: number; error: { message: string } };
+  { id: number; parsed: ParsedBatch } | { id: number; error: { message: string } };
 
 export function localParser(parsers: SourceParsers): EntryParser {
   return {
@@ -50,11 +48,6 @@ export class ParsePool implements EntryParser {
     return this.workers.length;
   }
 
-  /** Every worker has loaded its module and compiled its parsers: jobs start at once. */
-  get ready(): boolean {
-    return this.workers.every((w) => w.ready);
-  }
-
   /** A worker has failed or the pool was closed: it parses no more. */
   get failed(): boolean {
     return this.workers.some((w) => w.failure !== null);
@@ -78,17 +71,12 @@ class ParseWorker {
     { resolve: (parsed: ParsedBatch) => void; reject: (err: Error) => void }
   >();
   private nextId = 0;
-  ready = false;
   /** Why this worker cannot parse any more; set once, for good. */
   failure: Error | null = null;
 
   constructor(module: URL, sources: readonly ProfileSource[]) {
     this.worker = new Worker(module, { workerData: { sources } satisfies WorkerInit });
     this.worker.on('message', (reply: WorkerReply) => {
-      if ('ready' in reply) {
-        this.ready = true;
-        return;
-      }
       const waiter = this.waiting.get(reply.id);
       if (!waiter) return;
       this.waiting.delete(reply.id);

@@ -8,7 +8,6 @@ import type { WorkerInit, WorkerReply, WorkerRequest } from './parse-pool.ts';
 const port = parentPort;
 if (!port) throw new Error('parse-worker runs only as a worker thread');
 const parsers = compileSources((workerData as WorkerInit).sources);
-port.postMessage({ ready: true } satisfies WorkerReply);
 
 port.on('message', ({ id, job }: WorkerRequest) => {
   let reply: WorkerReply;

@@ -277,7 +277,6 @@ describe('the collector with parse workers', () => {
       broken,
       [
         "import { parentPort } from 'node:worker_threads';",
-        'parentPort.postMessage({ ready: true });',
         "parentPort.on('message', () => { throw new Error('the worker is broken'); });",
       ].join('\n'),
     );

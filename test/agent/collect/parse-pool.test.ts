@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PARSE_WORKER } from '../../../scripts/build-agent.mjs';
 import { detectEncoding } from '../../../src-agent/collect/decode.ts';
 import { compileSources } from '../../../src-agent/collect/parse-job.ts';
@@ -71,13 +71,6 @@ describe('the parse workers', () => {
     expect(got).toEqual(expected);
     expect(got.problems.map((p) => p.code)).toEqual(['parse_failed']);
     expect(got.batch.count).toBe(1);
-  });
-
-  it('are ready once every worker has started', async () => {
-    const specs = resolveSources(await loadProfile('em'), {});
-    const workers = pool(specs, 2);
-    expect(workers.ready).toBe(false);
-    await vi.waitFor(() => expect(workers.ready).toBe(true), { timeout: 5000 });
   });
 
   it('refuse a job for a source they do not know, and parse on', async () => {
