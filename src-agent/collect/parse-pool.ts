@@ -53,14 +53,21 @@ export class ParsePool implements EntryParser {
     return this.workers.some((w) => w.failure !== null);
   }
 
+  /** Why a worker failed, if one did on its own (not by a close). */
+  private get cause(): Error | null {
+    return this.workers.find((w) => w.failure !== null)?.failure ?? null;
+  }
+
   parse(job: ParseJob): Promise<ParsedBatch> {
     let idlest = this.workers[0]!;
     for (const worker of this.workers) if (worker.pending < idlest.pending) idlest = worker;
     return idlest.parse(job);
   }
 
+  /** Fails the jobs still waiting: with the reason one worker failed, so that it is the one told. */
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.close()));
+    const cause = this.cause;
+    await Promise.all(this.workers.map((w) => w.close(cause)));
   }
 }
 
@@ -83,8 +90,12 @@ class ParseWorker {
       if ('parsed' in reply) waiter.resolve(reply.parsed);
       else waiter.reject(new Error(reply.error.message));
     });
-    this.worker.on('error', (err) => this.fail(`the parse worker failed: ${err.message}`));
-    this.worker.on('exit', (code) => this.fail(`the parse worker exited with code ${code}`));
+    this.worker.on('error', (err) =>
+      this.fail(new Error(`the parse worker failed: ${err.message}`)),
+    );
+    this.worker.on('exit', (code) =>
+      this.fail(new Error(`the parse worker exited with code ${code}`)),
+    );
   }
 
   get pending(): number {
@@ -104,13 +115,13 @@ class ParseWorker {
     });
   }
 
-  async close(): Promise<void> {
-    this.fail('the parse worker was closed');
+  async close(cause: Error | null): Promise<void> {
+    this.fail(cause ?? new Error('the parse worker was closed'));
     await this.worker.terminate();
   }
 
-  private fail(reason: string): void {
-    this.failure ??= new Error(reason);
+  private fail(reason: Error): void {
+    this.failure ??= reason;
     for (const waiter of this.waiting.values()) waiter.reject(this.failure);
     this.waiting.clear();
   }

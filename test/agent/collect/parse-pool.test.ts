@@ -92,6 +92,39 @@ describe('the parse workers', () => {
     });
   });
 
+  it('fail the jobs of the others with the reason one worker failed', async () => {
+    // Each worker fails at a job for "bad" and never answers any other.
+    const module = path.join(dir, 'fails-at-bad.mjs');
+    await writeFile(
+      module,
+      [
+        "import { parentPort } from 'node:worker_threads';",
+        "parentPort.on('message', ({ job }) => {",
+        "  if (job.source === 'bad') throw new Error('cannot parse bad');",
+        '});',
+      ].join('\n'),
+    );
+    const workers = new ParsePool(pathToFileURL(module), [], 2);
+    pools.push(workers);
+    const read = {
+      bytes: Buffer.alloc(0),
+      offset: 0,
+      encoding: detectEncoding(Buffer.alloc(0), 'utf8'),
+    };
+    const job = (source: string) => ({
+      source,
+      relPath: 'x.log',
+      entries: [],
+      read: { ...read, bytes: Buffer.alloc(0) },
+    });
+    const waiting = workers.parse(job('good'));
+    const failing = workers.parse(job('bad'));
+    await expect(failing).rejects.toThrow('the parse worker failed: cannot parse bad');
+    expect(workers.failed).toBe(true);
+    await workers.close();
+    await expect(waiting).rejects.toThrow('the parse worker failed: cannot parse bad');
+  });
+
   it('fail every job, pending or later, once closed', async () => {
     const specs = resolveSources(await loadProfile('lm'), {});
     const spec = specs.find((s) => s.id === 'zen')!;
