@@ -33,8 +33,10 @@ export function detectEncoding(head: Buffer, fallback: string): Encoding {
   const unit = /^utf-?16/i.test(fallback) ? 2 : 1;
   const bigEndian = /be$/i.test(fallback);
   // iconv's bare "utf-16" guesses the byte order anew for each line it is given; lines are
-  // split in this one.
-  const name = unit === 2 ? (bigEndian ? 'utf16be' : 'utf16le') : fallback;
+  // split in this one. UTF-8 gets the one name isUtf8 looks for.
+  let name = fallback;
+  if (unit === 2) name = bigEndian ? 'utf16be' : 'utf16le';
+  else if (/^utf-?8$/i.test(fallback)) name = 'utf8';
   return { name, bomLength: 0, unit, bigEndian };
 }
 
@@ -113,5 +115,5 @@ export function isSingleByte(encoding: Encoding): boolean {
 }
 
 export function isUtf8(encoding: Encoding): boolean {
-  return /^utf-?8$/i.test(encoding.name);
+  return encoding.name === 'utf8';
 }
