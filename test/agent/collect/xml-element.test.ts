@@ -155,6 +155,16 @@ describe('the quick XML reader', () => {
     }
   });
 
+  it('refuses a repeated attribute, whichever names the elements before it had', () => {
+    // Names are guessed from the element read before (see attributeName): prime the guesses.
+    for (const before of ['<a x="1" y="2"/>', '<a y="1" x="2"/>', '<a x="1"/>', '<b/>']) {
+      for (const repeated of ['<a x="1" x="2"/>', '<a y="1" y="2"/>', '<a x="1" y="2" x="3"/>']) {
+        expect(readPlainElement(before)).not.toBeNull();
+        expect(readPlainElement(repeated)).toBeNull();
+      }
+    }
+  });
+
   it('stops at a bounded depth instead of recursing without end', () => {
     const deep = '<a>'.repeat(10_000) + '</a>'.repeat(10_000);
     expect(readPlainElement(deep)).toBeNull();
