@@ -121,8 +121,9 @@ describe('the parse workers', () => {
     const failing = workers.parse(job('bad'));
     await expect(failing).rejects.toThrow('the parse worker failed: cannot parse bad');
     expect(workers.failed).toBe(true);
+    const refused = expect(waiting).rejects.toThrow('the parse worker failed: cannot parse bad');
     await workers.close();
-    await expect(waiting).rejects.toThrow('the parse worker failed: cannot parse bad');
+    await refused;
   });
 
   it('fail every job, pending or later, once closed', async () => {
