@@ -210,6 +210,27 @@ describe('Outbox', () => {
     );
   });
 
+  it('makes a new database with 16 KiB pages, and keeps an older one at its own', async () => {
+    const pageSize = async (file: string) => {
+      const db = await SqliteDb.open(file);
+      const row = await db.get<{ page_size: number }>('PRAGMA page_size');
+      await db.close();
+      return row?.page_size;
+    };
+    const fresh = path.join(dir, 'fresh.db');
+    await (await Outbox.open(fresh)).close();
+    const older = path.join(dir, 'older.db');
+    const old = await SqliteDb.open(older);
+    await old.exec(
+      'PRAGMA page_size = 4096; CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);',
+    );
+    await old.close();
+    const outbox = await Outbox.open(older);
+    await outbox.append([metric(1)], []);
+    await outbox.close();
+    expect([await pageSize(fresh), await pageSize(older)]).toEqual([16384, 4096]);
+  });
+
   it('a stream id is a UUID and differs between databases', async () => {
     const a = await Outbox.open(path.join(dir, 'a.db'));
     const b = await Outbox.open(path.join(dir, 'b.db'));
