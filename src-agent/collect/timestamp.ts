@@ -78,7 +78,8 @@ function parseFixedWidth(text: string, zone: Zone): number | undefined {
     at++;
     // The first three digits are the milliseconds; .NET's further ones are dropped.
     let used = 0;
-    for (; isDigit(text.charCodeAt(at)); at++) {
+    // Bounded: a read past the end is NaN, which V8 deoptimises the function for.
+    for (; at < n && isDigit(text.charCodeAt(at)); at++) {
       if (used < 3) {
         ms = ms * 10 + (text.charCodeAt(at) - 0x30);
         used++;
