@@ -232,12 +232,13 @@ class QuickReader {
 
   skipBlanks(at: number): number {
     const src = this.src;
-    for (;;) {
+    // Bounded: a read past the end is NaN, which V8 deoptimises the reader for.
+    for (; at < src.length; at++) {
       const c = src.charCodeAt(at);
       // Blanks are all at or below 0x20: most calls find none, after one comparison.
       if (c > 0x20 || (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d)) return at;
-      at++;
     }
+    return at;
   }
 }
 
