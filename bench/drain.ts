@@ -784,8 +784,8 @@ async function readFrames(outboxFile: string): Promise<string[]> {
 }
 
 /**
- * Server up to outbox empty and everything acknowledged. Polls the agent's outbox for its
- * oldest seq and the server's store for the stream's acknowledged seq, both by primary key.
+ * Server up to outbox empty and everything acknowledged. Polls the agent's outbox for any row
+ * left and the server's store for the stream's acknowledged seq, both by primary key.
  */
 async function waitForDrain(
   agent: NodeProcess,
@@ -818,7 +818,7 @@ async function waitForDrain(
       }
       const now = performance.now();
       agentMaxRss = Math.max(agentMaxRss, procSample(agent.pid)?.rss ?? 0);
-      const oldest = await outbox.get<{ seq: number }>('SELECT last_seq FROM batches LIMIT 1');
+      const left = await outbox.get<{ last_seq: number }>('SELECT last_seq FROM batches LIMIT 1');
       const row = await store.get<{ acked: number }>(
         'SELECT max(acked_seq) AS acked FROM streams WHERE device_id = ?',
         [DEVICE_ID],
@@ -849,7 +849,7 @@ async function waitForDrain(
         nextReport = now + 5000;
         progress(`${int(acked)} of ${int(queue.items)} acknowledged`);
       }
-      if (oldest === undefined && acked >= queue.items) break;
+      if (left === undefined && acked >= queue.items) break;
     }
     // The rate between 10 % and 90 % leaves out the connection's start and the last frames.
     const at = (share: number) => timeline.find((p) => p.acked >= share * queue.items);

@@ -73,9 +73,9 @@ CREATE TABLE IF NOT EXISTS last_states (
 /**
  * A batch, its cursors and its changed states in one statement: inserting into this view (a
  * value list per table row) runs the trigger's inserts, all in the statement's one
- * transaction. A BEGIN, an insert per table and a COMMIT
- * each waited for the main thread to issue the next, which a backfill keeps busy; a commit
- * took twice as long as its work. Per connection (TEMP): nothing of it is stored in the file.
+ * transaction. A BEGIN, an insert per table and a COMMIT each waited for the main thread to
+ * issue the next, which a backfill keeps busy; a commit took twice as long as its work. Per
+ * connection (TEMP): nothing of it is stored in the file.
  */
 const APPEND = `
 CREATE TEMP VIEW IF NOT EXISTS appends (first_seq, count, size, items, cursors, states) AS
@@ -287,10 +287,7 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
       for (const kinds of DROP_ORDER) {
         let after = this.ackedSeq;
         while (excess.items > 0 || excess.bytes > 0) {
-          const row = await tx.get<BatchRow>(
-            'SELECT first_seq, last_seq, size, items FROM batches WHERE last_seq > ? ORDER BY last_seq LIMIT 1',
-            [after],
-          );
+          const row = await tx.get<BatchRow>(ROW_AFTER_SQL, [after]);
           if (!row) break;
           after = row.last_seq;
           const items = JSON.parse(row.items) as (StoredRow | null)[];
@@ -395,10 +392,7 @@ export class Outbox extends EventEmitter<{ appended: []; dropped: [count: number
     ) {
       return cached;
     }
-    const row = await this.db.get<BatchRow>(
-      'SELECT first_seq, last_seq, size, items FROM batches WHERE last_seq > ? ORDER BY last_seq LIMIT 1',
-      [after],
-    );
+    const row = await this.db.get<BatchRow>(ROW_AFTER_SQL, [after]);
     if (!row) return null;
     this.readCache = decodeRow(row);
     return this.readCache;
@@ -483,6 +477,10 @@ function toRows(
   if (count > 0 || rows.length === 0) endRow();
   return rows;
 }
+
+/** The first stored row with an item after the given seq. */
+const ROW_AFTER_SQL =
+  'SELECT first_seq, last_seq, size, items FROM batches WHERE last_seq > ? ORDER BY last_seq LIMIT 1';
 
 interface BatchRow {
   first_seq: number;
