@@ -27,6 +27,11 @@ const page: AppPage = {
   url: pathToFileURL(join(outDir, 'renderer', 'index.html')).href,
   preload: join(outDir, 'preload', 'index.cjs'),
 };
+// Backfills are parsed in worker threads, off the thread that answers the tray and the window.
+// The worker is built with the headless agent (npm run build); Electron loads a worker's
+// module from inside app.asar like any other. Should it fail to start, the engine parses on
+// this thread and logs why.
+const parseWorker = pathToFileURL(join(outDir, 'agent', 'parse-worker.mjs'));
 // The engine finds its profiles beside its own module, which bundling moves: point it at the
 // copy electron-builder ships as an extra resource, or at the sources when run unpackaged.
 const shippedProfiles = app.isPackaged
@@ -62,7 +67,7 @@ async function main(): Promise<void> {
     engine = new Engine(
       { ...config, profilesDir: config.profilesDir ?? shippedProfiles },
       // The engine's log lines go to stderr, as the headless agent's do.
-      { log: createLogger({ level: process.env.SCOPELINK_LOG_LEVEL ?? 'info' }) },
+      { log: createLogger({ level: process.env.SCOPELINK_LOG_LEVEL ?? 'info' }), parseWorker },
     );
   } catch (error) {
     dialog.showErrorBox('ScopeLink cannot start', `${configPath}\n\n${messageOf(error)}`);

@@ -1,6 +1,6 @@
 // The built app in a real Electron, where this machine has one.
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -8,6 +8,7 @@ import { build } from 'electron-vite';
 import { _electron } from 'playwright-core';
 import type { ElectronApplication, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StatusSnapshot } from '../../src-agent/status.ts';
 
 const root = join(import.meta.dirname, '../..');
 
@@ -32,6 +33,10 @@ function skipReason(binary: string | null): string | null {
   return null;
 }
 
+const BACKFILL_LINE =
+  '2025-05-11 08:02:44.263 | INFO  | System   | Operating Hours = 17035.3 Hours\r\n';
+const BACKFILL_LINES = Math.ceil((5 * 1024 * 1024) / BACKFILL_LINE.length);
+
 const binary = electronBinary();
 const reason = skipReason(binary);
 
@@ -39,10 +44,15 @@ describe.skipIf(reason !== null)(`the Electron app${reason ? ` (skipped: ${reaso
   let workDir: string;
   let electronApp: ElectronApplication;
   let page: Page;
+  let appLog = '';
 
   beforeAll(async () => {
     await build({ root, logLevel: 'warn' });
     workDir = await mkdtemp(join(tmpdir(), 'scopelink-electron-'));
+    // A backfill large enough for the engine's parse workers (WORKER_AFTER_BYTES).
+    const logs = join(workDir, 'logs');
+    await mkdir(logs);
+    await writeFile(join(logs, 'EM Server.log'), BACKFILL_LINE.repeat(BACKFILL_LINES));
     const config = join(workDir, 'config.json');
     await writeFile(
       config,
@@ -51,6 +61,10 @@ describe.skipIf(reason !== null)(`the Electron app${reason ? ` (skipped: ${reaso
         serverUrl: 'wss://127.0.0.1:9/agent/v1',
         dataDir: join(workDir, 'data'),
         device: { id: 'E2E-1', kind: 'em' },
+        sources: {
+          'em-server': { folder: logs },
+          'smartsem-logs': { enabled: false },
+        },
       }),
     );
     electronApp = await _electron.launch({
@@ -62,6 +76,9 @@ describe.skipIf(reason !== null)(`the Electron app${reason ? ` (skipped: ${reaso
     // The app starts in the tray; a second start is how a user brings up its window.
     await electronApp.evaluate(({ app }) => {
       app.emit('second-instance');
+    });
+    electronApp.process().stderr?.on('data', (chunk: Buffer) => {
+      appLog += chunk.toString();
     });
     page = await electronApp.firstWindow();
   });
@@ -88,6 +105,18 @@ describe.skipIf(reason !== null)(`the Electron app${reason ? ` (skipped: ${reaso
     await expect
       .poll(() => page.getByTestId('connection-state').textContent())
       .toMatch(/^(Connecting…|Offline|Error)$/);
+  });
+
+  it('parses a backfill in its worker threads, off the main process', async () => {
+    const pending = () =>
+      page.evaluate(() =>
+        (globalThis as unknown as { scopelink: { getStatus(): Promise<StatusSnapshot> } }).scopelink
+          .getStatus()
+          .then((status) => status.outbox.pending),
+      );
+    await expect.poll(pending, { timeout: 60_000 }).toBe(BACKFILL_LINES);
+    // The engine would have parsed on in the main process, and said so.
+    expect(appLog).not.toContain('parse worker failed');
   });
 
   it('opens no other window', async () => {

@@ -1,5 +1,7 @@
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { PARSE_WORKER } from '../../scripts/build-agent.mjs';
 import type { StatusSnapshot } from '../../src-main/ipc-contract.ts';
 import { electron, fakeEvent, FakeBrowserWindow, FakeTray } from './setup-electron-mock.ts';
 import type { FakeMenuItem } from './setup-electron-mock.ts';
@@ -16,7 +18,10 @@ const agent = vi.hoisted(() => {
     );
     readonly stop = vi.fn(() => Promise.resolve());
 
-    constructor(readonly config: Record<string, unknown>) {
+    constructor(
+      readonly config: Record<string, unknown>,
+      readonly options: Record<string, unknown>,
+    ) {
       FakeEngine.all.push(this);
     }
 
@@ -105,6 +110,13 @@ describe('the app', () => {
     });
     const { engine } = await startApp();
     expect(engine?.config.profilesDir).toBe(join('/opt/ScopeLink/resources', 'profiles'));
+  });
+
+  it('has backfills parsed by the worker that the agent build writes into the app', async () => {
+    const { engine } = await startApp();
+    // Where scripts/build-agent.mjs puts it, relative to the app folder (app.asar once packaged).
+    const built = relative(join(import.meta.dirname, '../..'), PARSE_WORKER);
+    expect(engine?.options.parseWorker).toEqual(pathToFileURL(join('/fake/app', built)));
   });
 
   it('keeps a profiles folder the config names', async () => {
