@@ -1,11 +1,11 @@
 // XML entries (log4net events, records) as one small tree shape, read by a quick reader
 // for the plain XML these logs are written in, with fast-xml-parser for everything else.
 //
-// The quick reader takes elements, attributes, text, CDATA and the five predefined entities,
-// nothing more: fast-xml-parser per entry was four fifths of the agent's time on ZEN logs.
-// Whatever falls outside that subset (character references, comments, processing
-// instructions) returns null and goes to the full parser, so the quick reader only ever
-// has to agree with it, never be complete; a property test holds it to that. The full
+// The quick reader takes elements, attributes, text, CDATA, the five predefined entities and
+// character references, nothing more: fast-xml-parser per entry was four fifths of the
+// agent's time on ZEN logs. Whatever falls outside that subset (comments, processing
+// instructions, unknown entities) returns null and goes to the full parser, so the quick
+// reader only ever has to agree with it, never be complete; a property test holds it to that. The full
 // parser is loaded when first needed: most logs never need it, and loading it is a tenth
 // of the agent's start-up.
 import { createRequire } from 'node:module';
@@ -48,9 +48,12 @@ function fullParser(): Fxp.XMLParser {
     parseTagValue: false,
     parseAttributeValue: false,
     trimValues: false,
-    processEntities: true,
-    // Entity expansion is the XML bomb's door; log files have no business declaring any.
-    htmlEntities: false,
+    // References are resolved here (fromOrdered), as the quick reader resolves them: the
+    // parser's own resolution takes character references only with HTML's entities, and
+    // would expand entities a DOCTYPE declares, the XML bomb's door. CDATA stays apart,
+    // as written.
+    processEntities: false,
+    cdataPropName: CDATA,
   });
   return full;
 }
@@ -60,19 +63,26 @@ type Ordered = Record<string, unknown>;
 /** fast-xml-parser's ordered output (`{name: [children], ':@': {attrs}}`) as an element. */
 function fromOrdered(node: unknown): XmlElement | null {
   if (typeof node !== 'object' || node === null) return null;
-  const name = Object.keys(node).find((k) => k !== ':@' && k !== '#text' && !k.startsWith('?'));
+  const name = Object.keys(node).find(
+    (k) => k !== ':@' && !k.startsWith('#') && !k.startsWith('?'),
+  );
   if (name === undefined) return null;
   const content = (node as Ordered)[name];
   const attrs: Record<string, string> = {};
   const rawAttrs = (node as Ordered)[':@'];
   if (typeof rawAttrs === 'object' && rawAttrs !== null) {
-    for (const [k, v] of Object.entries(rawAttrs)) if (typeof v === 'string') attrs[k] = v;
+    for (const [k, v] of Object.entries(rawAttrs)) {
+      if (typeof v === 'string') attrs[k] = resolveReferences(v);
+    }
   }
   const element: XmlElement = { name, attrs, children: [], text: '' };
   for (const child of Array.isArray(content) ? content : []) {
     const text = (child as Ordered)['#text'];
-    if (typeof text === 'string') element.text += text;
-    else {
+    const cdata = (child as Ordered)[CDATA];
+    if (typeof text === 'string') element.text += resolveReferences(text);
+    else if (Array.isArray(cdata)) {
+      for (const part of cdata) element.text += (part as Ordered)['#text'] ?? '';
+    } else {
       const sub = fromOrdered(child);
       if (sub) element.children.push(sub);
     }
@@ -82,8 +92,9 @@ function fromOrdered(node: unknown): XmlElement | null {
 
 const CDATA_OPEN = '<![CDATA[';
 const CDATA_CLOSE = ']]>';
-const ENTITY = /&([a-z]+);/g;
-const STRAY_AMPERSAND = /&(?![a-z]+;)/;
+const CDATA = '#cdata';
+const REFERENCE = /&(?:([a-z]+)|#(\d{1,7})|#x([\dA-Fa-f]{1,6}));/g;
+const STRAY_AMPERSAND = /&(?!(?:[a-z]+|#\d{1,7}|#x[\dA-Fa-f]{1,6});)/;
 const ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
 /** Deeper than any log layout: a bound on recursion for hostile input. */
 const MAX_DEPTH = 8;
@@ -255,10 +266,40 @@ function plainText(raw: string): string | null {
   if (!raw.includes('&')) return raw;
   if (STRAY_AMPERSAND.test(raw)) return null;
   let unknown = false;
-  const text = raw.replace(ENTITY, (whole, name: string) => {
-    if (Object.hasOwn(ENTITIES, name)) return ENTITIES[name]!;
-    unknown = true;
-    return whole;
+  const text = raw.replace(REFERENCE, (whole, name?: string, decimal?: string, hex?: string) => {
+    const resolved = referenced(name, decimal, hex);
+    if (resolved === undefined) unknown = true;
+    return resolved ?? whole;
   });
   return unknown ? null : text;
 }
+
+/** Text with the references it can resolve resolved; the rest stays as written. */
+function resolveReferences(raw: string): string {
+  if (!raw.includes('&')) return raw;
+  return raw.replace(
+    REFERENCE,
+    (whole, name?: string, decimal?: string, hex?: string) =>
+      referenced(name, decimal, hex) ?? whole,
+  );
+}
+
+/** A predefined entity's or character reference's character; undefined if XML has none. */
+function referenced(
+  name: string | undefined,
+  decimal: string | undefined,
+  hex: string | undefined,
+): string | undefined {
+  if (name !== undefined) return Object.hasOwn(ENTITIES, name) ? ENTITIES[name] : undefined;
+  const code = decimal !== undefined ? Number(decimal) : parseInt(hex!, 16);
+  return isXmlChar(code) ? String.fromCodePoint(code) : undefined;
+}
+
+/** XML 1.0's Char production: no NUL or other control characters, no lone surrogates. */
+const isXmlChar = (c: number) =>
+  c === 0x9 ||
+  c === 0xa ||
+  c === 0xd ||
+  (c >= 0x20 && c <= 0xd7ff) ||
+  (c >= 0xe000 && c <= 0xfffd) ||
+  (c >= 0x10000 && c <= 0x10ffff);

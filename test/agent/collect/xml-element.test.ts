@@ -125,20 +125,44 @@ describe('the quick XML reader', () => {
     );
   });
 
-  it('hands character references, comments and unknown entities to the full parser', () => {
+  it('reads character references, the quick reader as the full parser', () => {
+    for (const [xml, text] of [
+      ['<message>M&#252;ller</message>', 'Müller'],
+      // How .NET's XmlWriter writes line breaks in log4net's attributes and text.
+      ['<message>one&#xD;&#xA;two</message>', 'one\r\ntwo'],
+      ['<message>&#x1F52C; &amp;#65;</message>', '\u{1F52C} &#65;'],
+    ]) {
+      expect(readPlainElement(xml!)).toMatchObject({ text });
+      expect(parseFully(xml!)).toEqual(readPlainElement(xml!));
+    }
+    expect(readPlainElement('<event a="&#65;&#x42;"/>')?.attrs).toEqual({ a: 'AB' });
+  });
+
+  it('hands comments, unknown entities and what XML has no character for to the full parser', () => {
     for (const xml of [
       '<message><!-- note --></message>',
       '<message><![CDATA[never closed</message>',
-      '<message>&#65;</message>',
-      '<event a="&#65;"/>',
       '<message>&nbsp;</message>',
       '<message>a & b</message>',
+      '<message>&#0;</message>',
+      '<event a="&#xD800;"/>',
     ]) {
       expect(readPlainElement(xml)).toBeNull();
     }
-    expect(readElement('<message>A&#66;<!-- note -->C</message>')).toMatchObject({
+    // Which leaves what it cannot resolve as written.
+    expect(readElement('<message>A&#66;<!-- note -->C&nbsp;&#0;</message>')).toMatchObject({
       name: 'message',
-      text: 'A&#66;C',
+      text: 'ABC&nbsp;&#0;',
+    });
+  });
+
+  it('expands no entity a DOCTYPE declares, and takes CDATA as written', () => {
+    const xml = '<!DOCTYPE m [<!ENTITY e "boom">]><m a="&e;&lt;">&e;&amp;<![CDATA[&amp;]]></m>';
+    expect(readElement(xml)).toEqual({
+      name: 'm',
+      attrs: { a: '&e;<' },
+      children: [],
+      text: '&e;&&amp;',
     });
   });
 
