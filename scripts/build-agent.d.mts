@@ -2,7 +2,7 @@
 
 /** out/agent/cli.mjs: what bin/scopelink-agent.js runs. */
 export declare const AGENT_BUNDLE: string;
-/** out/agent/parse-worker.mjs: the agent's parse worker, beside its bundle. */
+/** out/agent/parse-worker.cjs: the agent's parse worker, beside its bundle. */
 export declare const PARSE_WORKER: string;
 /** Bundles src-agent/cli.ts and its parse worker into out/agent, with the built-in profiles; synchronous. */
 export declare function buildAgent(): void;

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run build:agent`: the headless agent as one ES module, out/agent/cli.mjs, bundled
-// from src-agent/cli.ts by esbuild, with its parse worker (out/agent/parse-worker.mjs, from
+// from src-agent/cli.ts by esbuild, with its parse worker (out/agent/parse-worker.cjs, from
 // src-agent/collect/parse-worker.ts), their source maps and the built-in device profiles
 // beside it (out/agent/profiles/*.json), as are iconv-lite's code tables (out/agent/tables).
 // bin/scopelink-agent.js runs that file: no TypeScript compiled at start-up. The JavaScript
@@ -19,7 +19,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const AGENT_BUNDLE = path.join(root, 'out/agent/cli.mjs');
-export const PARSE_WORKER = path.join(root, 'out/agent/parse-worker.mjs');
+export const PARSE_WORKER = path.join(root, 'out/agent/parse-worker.cjs');
 const outDir = path.dirname(AGENT_BUNDLE);
 const profilesSrc = path.join(root, 'src-agent/profiles');
 const codeTablesSrc = path.join(
@@ -29,17 +29,11 @@ const codeTablesSrc = path.join(
 
 /** Builds out/agent; synchronous (about 0.3 s), so that a synchronous spawner can call it. */
 export function buildAgent() {
-  const result = buildSync({
+  const common = {
     absWorkingDir: root,
-    entryPoints: [
-      { in: 'src-agent/cli.ts', out: 'cli' },
-      { in: 'src-agent/collect/parse-worker.ts', out: 'parse-worker' },
-    ],
     outdir: outDir,
-    outExtension: { '.js': '.mjs' },
     bundle: true,
     platform: 'node',
-    format: 'esm',
     target: 'node20',
     // sqlite3 and keytar are native; ws tries bufferutil and utf-8-validate, which are
     // optional and not installed; fast-xml-parser is loaded on first need (xml-element.ts).
@@ -53,22 +47,43 @@ export function buildAgent() {
       'fast-xml-parser',
       './tables/*.json',
     ],
+    // Stack traces point at the TypeScript sources (the bin turns source maps on); the
+    // sources themselves stay out of the map.
+    sourcemap: 'linked',
+    sourcesContent: false,
+    // The bundled packages' license notices, beside each bundle (cli.mjs.LEGAL.txt).
+    legalComments: 'linked',
+    logLevel: 'warning',
+    write: false,
+  };
+  const agent = buildSync({
+    ...common,
+    entryPoints: [{ in: 'src-agent/cli.ts', out: 'cli' }],
+    outExtension: { '.js': '.mjs' },
+    format: 'esm',
     // The CommonJS inside (pino, ws, iconv-lite) calls require(), which an ES module has
     // only when it makes one.
     banner: {
       js: "import { createRequire as __agentRequire } from 'node:module'; const require = __agentRequire(import.meta.url);",
     },
-    // Stack traces point at the TypeScript sources (the bin turns source maps on); the
-    // sources themselves stay out of the map.
-    sourcemap: 'linked',
-    sourcesContent: false,
-    // The bundled packages' license notices, beside the bundle (cli.mjs.LEGAL.txt).
-    legalComments: 'linked',
-    logLevel: 'warning',
-    write: false,
+  });
+  // The parse worker is CommonJS: the tray app starts it from inside app.asar, and require()
+  // is what Electron's archive support in worker threads is made and tested for.
+  const worker = buildSync({
+    ...common,
+    entryPoints: [{ in: 'src-agent/collect/parse-worker.ts', out: 'parse-worker' }],
+    outExtension: { '.js': '.cjs' },
+    format: 'cjs',
+    define: { 'import.meta.url': '__moduleUrl' },
+    // The directive first: esbuild's own "use strict" comes after the banner, too late.
+    banner: {
+      js: "'use strict'; const __moduleUrl = require('node:url').pathToFileURL(__filename).href;",
+    },
   });
   mkdirSync(outDir, { recursive: true });
-  for (const file of result.outputFiles) replace(file.path, file.contents);
+  for (const file of [...agent.outputFiles, ...worker.outputFiles]) {
+    replace(file.path, file.contents);
+  }
   mirrorJson(profilesSrc, path.join(outDir, 'profiles'));
   mirrorJson(codeTablesSrc, path.join(outDir, 'tables'));
 }

@@ -104,7 +104,7 @@ async function run(configFile: string, insecure: boolean): Promise<number> {
  * TypeScript sources, the agent parses on its main thread.
  */
 function builtParseWorker(): URL | undefined {
-  const worker = new URL('./parse-worker.mjs', import.meta.url);
+  const worker = new URL('./parse-worker.cjs', import.meta.url);
   return existsSync(worker) ? worker : undefined;
 }
 

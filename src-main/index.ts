@@ -28,10 +28,10 @@ const page: AppPage = {
   preload: join(outDir, 'preload', 'index.cjs'),
 };
 // Backfills are parsed in worker threads, off the thread that answers the tray and the window.
-// The worker is built with the headless agent (npm run build); Electron loads a worker's
-// module from inside app.asar like any other. Should it fail to start, the engine parses on
+// The worker is built with the headless agent (npm run build), as CommonJS, which Electron's
+// worker threads load from inside app.asar. Should it fail to start, the engine parses on
 // this thread and logs why.
-const parseWorker = pathToFileURL(join(outDir, 'agent', 'parse-worker.mjs'));
+const parseWorker = pathToFileURL(join(outDir, 'agent', 'parse-worker.cjs'));
 // The engine finds its profiles beside its own module, which bundling moves: point it at the
 // copy electron-builder ships as an extra resource, or at the sources when run unpackaged.
 const shippedProfiles = app.isPackaged

@@ -5,6 +5,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import iconv from 'iconv-lite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PARSE_WORKER } from '../../../scripts/build-agent.mjs';
 import { detectEncoding } from '../../../src-agent/collect/decode.ts';
@@ -54,6 +55,25 @@ describe('the parse workers', () => {
       expect(got).toEqual(expected);
       expect(got.reduce((n, p) => n + p.batch.count, 0)).toBeGreaterThan(copies);
     }
+  });
+
+  it('load what they load on demand: a code page and the full XML reader', async () => {
+    // Shift-JIS needs iconv-lite's code tables beside the worker; a comment is beyond the
+    // quick XML reader, so fast-xml-parser reads that event.
+    const specs = resolveSources(await loadProfile('lm'), { zen: { encoding: 'shift_jis' } });
+    const spec = specs.find((s) => s.id === 'zen')!;
+    const file = path.join(dir, 'ZEN.log.xml');
+    const event =
+      '<log4net:event logger="Zeiss.Micro" timestamp="2025-06-23T08:00:08.1157034+01:00" ' +
+      'level="ERROR" thread="1"><log4net:message>ランプ M&#252;ller<!-- x -->: 制御不能' +
+      '</log4net:message></log4net:event>\r\n';
+    await writeFile(file, iconv.encode(event, 'shift_jis'));
+    const [job] = await jobsOf(specs, spec, file);
+    const expected = await localParser(compileSources(specs)).parse(job!);
+    const got = await pool(specs, 1).parse(job!);
+    expect(got).toEqual(expected);
+    expect(got.problems).toEqual([]);
+    expect(got.batch.runs.join()).toContain('"ランプ Müller: 制御不能"');
   });
 
   it('report entries they cannot read as this thread does', async () => {
