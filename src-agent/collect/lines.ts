@@ -67,11 +67,14 @@ export function decodeLines(chunk: Buffer, base: number, encoding: Encoding): De
     return decodeSingleByte(chunk, base, encoding);
   }
   let replacements = 0;
-  const lines = splitLines(chunk, base, encoding).map((raw) => {
+  // Pushed, as decodeSingleByte's are: map() makes an array of another kind, and code that
+  // met both was deoptimised for it.
+  const lines: Line[] = [];
+  for (const raw of splitLines(chunk, base, encoding)) {
     const text = decode(raw.bytes, encoding);
     replacements += countReplacements(text);
-    return { text, start: raw.start, end: raw.end };
-  });
+    lines.push({ text, start: raw.start, end: raw.end });
+  }
   return { lines, replacements };
 }
 

@@ -15,7 +15,10 @@ port.on('message', ({ id, job }: WorkerRequest) => {
     // A source it has no parser for is refused by parseJob, with its name.
     const maxLineChars = parsers.get(job.source)?.frame.maxEntryChars ?? Infinity;
     const entries = unpackEntries(job.entries, maxLineChars);
-    reply = { id, parsed: parseJob(parsers, { ...job, entries, read: job.entries.read }) };
+    // A literal, not a spread of the received job: its shape then never changes, where a
+    // spread's followed the received object's and deoptimised parseJob.
+    const { source, relPath } = job;
+    reply = { id, parsed: parseJob(parsers, { source, relPath, entries, read: job.entries.read }) };
   } catch (err) {
     reply = { id, error: { message: (err as Error).message } };
   }

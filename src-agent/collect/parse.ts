@@ -117,7 +117,7 @@ export function compileSource(source: ProfileSource): SourceParser {
               isError ? 'error' : 'event',
               redactMessage(parsed.message),
               undefined,
-              compact({ ...fileAttr, code, exception }),
+              errorAttrs(fileAttr, code, exception),
             ),
           ),
         );
@@ -197,11 +197,21 @@ function toValue(target: ItemTarget, raw: string): NewItem['value'] | undefined 
   return raw.trim() !== '' && Number.isFinite(n) ? n : undefined;
 }
 
-function compact<T extends Record<string, string | undefined>>(
-  attrs: T,
+/**
+ * The attributes an error item has. Built key by key: a spread with undefined values and a
+ * filter made objects of changing shapes, for which the code was deoptimised.
+ */
+function errorAttrs(
+  fileAttr: { file: string } | undefined,
+  code: string | undefined,
+  exception: string | undefined,
 ): Record<string, string> | undefined {
-  const entries = Object.entries(attrs).filter(([, v]) => v !== undefined) as [string, string][];
-  return entries.length > 0 ? Object.fromEntries(entries) : undefined;
+  if (!fileAttr && code === undefined && exception === undefined) return undefined;
+  const attrs: Record<string, string> = {};
+  if (fileAttr) attrs.file = fileAttr.file;
+  if (code !== undefined) attrs.code = code;
+  if (exception !== undefined) attrs.exception = exception;
+  return attrs;
 }
 
 /** Keys only where there is a value: deleting keys later would slow every item down. */
