@@ -5,9 +5,9 @@
 // character references, nothing more: fast-xml-parser per entry was four fifths of the
 // agent's time on ZEN logs. Whatever falls outside that subset (comments, processing
 // instructions, unknown entities) returns null and goes to the full parser, so the quick
-// reader only ever has to agree with it, never be complete; a property test holds it to that. The full
-// parser is loaded when first needed: most logs never need it, and loading it is a tenth
-// of the agent's start-up.
+// reader only ever has to agree with it, never be complete; a property test holds it to
+// that. The full parser is loaded when first needed: most logs never need it, and loading
+// it is a tenth of the agent's start-up.
 import { createRequire } from 'node:module';
 import type * as Fxp from 'fast-xml-parser';
 
