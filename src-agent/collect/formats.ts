@@ -2,6 +2,7 @@
 // a message and named fields, whatever the instrument software wrote.
 import type { Format } from '../profiles/schema.ts';
 import type { FrameRules } from './entries.ts';
+import { groupNames, groupReader } from './group-reader.ts';
 import { readElement, type XmlElement } from './xml-element.ts';
 
 export interface ParsedEntry {
@@ -39,29 +40,25 @@ function linesReader(entry: RegExp): EntryReader {
   const fieldNames = groupNames(entry).filter(
     (n) => n !== 'ts' && n !== 'level' && n !== 'message',
   );
+  const groups = groupReader(entry, ['ts', 'level', 'message', ...fieldNames]);
   return {
     frame: { startsEntry: (line) => entry.test(line) },
     read(lines) {
-      const groups = entry.exec(lines[0] ?? '')?.groups;
-      if (!groups) return 'entry does not match the line format';
+      const values = groups(lines[0] ?? '');
+      if (!values) return 'entry does not match the line format';
       const fields: Record<string, string> = {};
-      for (const name of fieldNames) {
-        const value = groups[name];
-        if (value !== undefined) fields[name] = value;
+      for (let i = 0; i < fieldNames.length; i++) {
+        const value = values[i + 3];
+        if (value !== undefined) fields[fieldNames[i]!] = value;
       }
       return {
-        ts: groups.ts ?? '',
-        level: groups.level ?? '',
-        message: (groups.message ?? '').trim(),
+        ts: values[0] ?? '',
+        level: values[1] ?? '',
+        message: (values[2] ?? '').trim(),
         fields,
       };
     },
   };
-}
-
-/** The named groups of a pattern, read once, so that entries need no object spreads. */
-function groupNames(re: RegExp): string[] {
-  return [...re.source.matchAll(/\(\?<([A-Za-z_$][\w$]*)>/g)].map((m) => m[1]!);
 }
 
 function xmlReader(tag: string, toEntry: (node: XmlElement) => ParsedEntry): EntryReader {

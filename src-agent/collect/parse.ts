@@ -4,6 +4,7 @@ import type { NewItem } from '../transport/codec.ts';
 import type { ItemTarget, ProfileSource, Rule } from '../profiles/schema.ts';
 import type { Entry, FrameRules } from './entries.ts';
 import { createReader, type ParsedEntry } from './formats.ts';
+import { groupReader } from './group-reader.ts';
 import { redactMessage } from './redact.ts';
 import { parseTimestamp, toLocalIso } from './timestamp.ts';
 
@@ -143,10 +144,10 @@ function compileRule(rule: Rule): CompiledRule {
 function compileAction(rule: Rule): CompiledRule {
   switch (rule.type) {
     case 'regex': {
-      const re = new RegExp(rule.match, 'u');
+      const groups = groupReader(new RegExp(rule.match, 'u'), ['value', 'unit']);
       return (entry, emit) => {
-        const m = re.exec(entry.message);
-        if (m) emit(rule, m.groups?.value ?? '', m.groups?.unit);
+        const values = groups(entry.message);
+        if (values) emit(rule, values[0] ?? '', values[1]);
       };
     }
     case 'field':
