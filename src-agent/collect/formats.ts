@@ -44,17 +44,17 @@ function linesReader(entry: RegExp): EntryReader {
   return {
     frame: { startsEntry: (line) => entry.test(line) },
     read(lines) {
-      const values = groups(lines[0] ?? '');
-      if (!values) return 'entry does not match the line format';
+      const m = groups.exec(lines[0] ?? '');
+      if (!m) return 'entry does not match the line format';
       const fields: Record<string, string> = {};
       for (let i = 0; i < fieldNames.length; i++) {
-        const value = values[i + 3];
+        const value = groups.group(m, i + 3);
         if (value !== undefined) fields[fieldNames[i]!] = value;
       }
       return {
-        ts: values[0] ?? '',
-        level: values[1] ?? '',
-        message: (values[2] ?? '').trim(),
+        ts: groups.group(m, 0) ?? '',
+        level: groups.group(m, 1) ?? '',
+        message: (groups.group(m, 2) ?? '').trim(),
         fields,
       };
     },

@@ -3,26 +3,27 @@
 // the same pattern without names, some 4% of the parse workers' time on an EM log. So a
 // pattern runs here without its names, and the names are kept as positions.
 
-/** The values of the requested groups in a match, in the order they were asked for. */
-export type GroupReader = (text: string) => (string | undefined)[] | null;
+/** A pattern whose groups are asked for by the index of their name in a list. */
+export interface GroupReader {
+  exec(text: string): RegExpExecArray | null;
+  /** In match `m`, the group named `names[index]` (undefined if the pattern has none). */
+  group(m: RegExpExecArray, index: number): string | undefined;
+}
 
-/** Reads the groups `names` of `re` (undefined for a name it does not have). */
+/** Reads the groups `names` of `re`. */
 export function groupReader(re: RegExp, names: readonly string[]): GroupReader {
   const positional = withoutNames(re);
   if (!positional) {
-    return (text) => {
-      const m = re.exec(text);
-      return m && names.map((name) => m.groups?.[name]);
-    };
+    return { exec: (text) => re.exec(text), group: (m, index) => m.groups?.[names[index]!] };
   }
-  const at = names.map((name) => positional.positions.get(name));
-  const { plain } = positional;
-  return (text) => {
-    const m = plain.exec(text);
-    if (m === null) return null;
-    const values: (string | undefined)[] = [];
-    for (const i of at) values.push(i === undefined ? undefined : m[i]);
-    return values;
+  const { plain, positions } = positional;
+  const at = names.map((name) => positions.get(name));
+  return {
+    exec: (text) => plain.exec(text),
+    group: (m, index) => {
+      const position = at[index];
+      return position === undefined ? undefined : m[position];
+    },
   };
 }
 

@@ -146,8 +146,8 @@ function compileAction(rule: Rule): CompiledRule {
     case 'regex': {
       const groups = groupReader(new RegExp(rule.match, 'u'), ['value', 'unit']);
       return (entry, emit) => {
-        const values = groups(entry.message);
-        if (values) emit(rule, values[0] ?? '', values[1]);
+        const m = groups.exec(entry.message);
+        if (m) emit(rule, groups.group(m, 0) ?? '', groups.group(m, 1));
       };
     }
     case 'field':

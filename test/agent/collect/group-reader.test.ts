@@ -11,6 +11,13 @@ function byName(re: RegExp, names: readonly string[], text: string) {
   return m && names.map((name) => m.groups?.[name]);
 }
 
+/** The same through a group reader. */
+function read(re: RegExp, names: readonly string[], text: string) {
+  const reader = groupReader(re, names);
+  const m = reader.exec(text);
+  return m && names.map((_, index) => reader.group(m, index));
+}
+
 /** Every pattern with named groups in the shipped profiles. */
 async function shippedPatterns(): Promise<RegExp[]> {
   const patterns: string[] = [];
@@ -52,10 +59,9 @@ describe('named groups read by position', () => {
     let matches = 0;
     for (const re of await shippedPatterns()) {
       const names = [...groupNames(re), 'absent'];
-      const read = groupReader(re, names);
       for (const text of texts) {
         const expected = byName(re, names, text);
-        expect(read(text), `${re.source} on ${text}`).toEqual(expected);
+        expect(read(re, names, text), `${re.source} on ${text}`).toEqual(expected);
         if (expected) matches++;
       }
     }
@@ -75,7 +81,7 @@ describe('named groups read by position', () => {
       expect(withoutNames(re), source).not.toBeNull();
       const expected = byName(re, names, text);
       expect(expected, source).not.toBeNull();
-      expect(groupReader(re, names)(text)).toEqual(expected);
+      expect(read(re, names, text)).toEqual(expected);
     }
   });
 
@@ -90,8 +96,8 @@ describe('named groups read by position', () => {
     ];
     for (const [re, text, names] of cases) {
       expect(withoutNames(re), re.source).toBeNull();
-      expect(groupReader(re, names)(text)).toEqual(byName(re, names, text));
-      expect(groupReader(re, names)(text)).not.toBeNull();
+      expect(read(re, names, text)).toEqual(byName(re, names, text));
+      expect(read(re, names, text)).not.toBeNull();
     }
   });
 });
