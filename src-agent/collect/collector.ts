@@ -427,6 +427,8 @@ export class Collector {
         await storing;
         if (batch.count > 0 || movedOn(previous, cursor)) {
           storing = this.store(source, target.relPath, batch, cursor, lastTs);
+          // Its failure is met at the next await: it may come while the loop waits for a parse.
+          storing.catch(() => undefined);
         }
       }
       await storing;
@@ -455,6 +457,9 @@ export class Collector {
     let readTo = source.cursors.get(target.relPath);
     let remaining = backlog;
     let parsing = 0;
+    // The file as first read here, and when: found the same at its end, it was not written
+    // for as long as the reading took.
+    let unwritten: { size: number; mtimeMs: number; since: number } | null = null;
     const parsed = () => {
       parsing--;
       reads.notify();
@@ -468,8 +473,7 @@ export class Collector {
         await reads.changed();
         continue;
       }
-      const open = source.openSince.get(target.relPath);
-      const settled = finish || (open !== undefined && this.now() - open.since >= this.settleMs);
+      const settled = finish || this.hasSettled(source, target.relPath);
       const pass = await tailOnce(tailTarget, readTo, settled);
       if (!pass) return;
       if (pass.cursor.identity !== identity) {
@@ -496,7 +500,14 @@ export class Collector {
       });
       readTo = pass.cursor;
       remaining = pass.size - pass.cursor.offset;
-      this.trackOpenEntry(source, target.relPath, pass);
+      if (!unwritten || unwritten.size !== pass.size || unwritten.mtimeMs !== pass.mtimeMs) {
+        unwritten = { size: pass.size, mtimeMs: pass.mtimeMs, since: this.now() };
+      }
+      const openSettled = this.trackOpenEntry(source, target.relPath, pass, unwritten.since);
+      // An entry left open by a backfill that took longer than the settling time, in a file
+      // not written meanwhile, has settled: one more read ends it, where the settle timer
+      // would have held it back (and the backfill's end with it) for another settleMs.
+      if (openSettled && !settled) continue;
       if (pass.atEof) return;
     }
   }
@@ -552,20 +563,37 @@ export class Collector {
     if (lastTs) source.lastEventAt = lastTs;
   }
 
-  private trackOpenEntry(source: SourceState, relPath: string, pass: TailPass): void {
+  /** Whether the entry open at the file's end has gone without a continuation for settleMs. */
+  private hasSettled(source: SourceState, relPath: string): boolean {
+    const open = source.openSince.get(relPath);
+    return open !== undefined && this.now() - open.since >= this.settleMs;
+  }
+
+  /**
+   * Notes the entry open at the end of the file, if any. `unwrittenSince`: since when the file
+   * is known not to have been written. True if that entry has settled, to be read at once.
+   */
+  private trackOpenEntry(
+    source: SourceState,
+    relPath: string,
+    pass: TailPass,
+    unwrittenSince: number,
+  ): boolean {
     if (!pass.open || !pass.atEof) {
       source.openSince.delete(relPath);
-      return;
+      return false;
     }
     const known = source.openSince.get(relPath);
     if (!known || known.end !== pass.open.end) {
-      source.openSince.set(relPath, { end: pass.open.end, since: this.now() });
+      source.openSince.set(relPath, { end: pass.open.end, since: unwrittenSince });
     }
+    if (this.hasSettled(source, relPath)) return true;
     // Come back once the entry has had time to settle, even if nothing else happens.
     this.settleTimer ??= setTimeout(() => {
       this.settleTimer = null;
       this.scan(this.sources.filter((s) => s.openSince.size > 0));
     }, this.settleMs);
+    return false;
   }
 
   private storageFailed(err: StorageError): void {

@@ -30,6 +30,8 @@ export interface TailPass {
   atEof: boolean;
   /** The file's size when it was read. */
   size: number;
+  /** Its modification time then: with the size, what tells whether it was written since. */
+  mtimeMs: number;
   replacementChars: number;
   /** A line longer than one read was cut. */
   oversized: boolean;
@@ -155,6 +157,7 @@ export async function tailOnce(
         open,
         atEof,
         size: probe.size,
+        mtimeMs: probe.mtimeMs,
         replacementChars,
         oversized,
         cursor: {

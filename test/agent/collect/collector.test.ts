@@ -228,6 +228,61 @@ describe('the collector after a large read', () => {
   });
 });
 
+describe('the entry open at the end of a backfilled file', () => {
+  const line = '2025-05-11 08:02:44.263 | INFO  | System   | Operating Hours = 17035.3 Hours\r\n';
+  const lines = Math.ceil((16 * READ_CHUNK_BYTES) / line.length);
+  // The settle timer never fires in a test this short: only the collector's own clock, which
+  // moves a minute with every commit here, can show the writer has settled.
+  const settleMs = 10 * 60_000;
+
+  /**
+   * Backfills `lines` lines; `writing` appends one more with each of the backfill's commits,
+   * as a writer busy until it ends. Returns the entries stored less those written.
+   */
+  async function backfill(writing: boolean): Promise<number> {
+    const file = path.join(logs, 'EM Server.log');
+    const written = line.repeat(lines);
+    await writeFile(file, written);
+    const sources = resolveSources(await loadProfile('em'), {
+      'em-server': { folder: logs },
+      'smartsem-logs': { enabled: false },
+    });
+    outbox = await Outbox.open(path.join(dir, 'outbox.db'));
+    const store = outbox.appendBatch.bind(outbox);
+    let clock = 0;
+    let appended = 0;
+    outbox.appendBatch = async (batch, cursors) => {
+      clock += 60_000;
+      if (writing && cursors[0]!.offset < written.length) {
+        await appendFile(file, line);
+        appended++;
+      }
+      return store(batch, cursors);
+    };
+    collector = new Collector(sources, outbox, silentLogger(), {
+      ...OPTIONS,
+      settleMs,
+      now: () => clock,
+    });
+    await collector.start();
+    // Every entry but the last is stored as the backfill goes.
+    await until('the backfill', async () =>
+      outbox!.pending >= lines + appended - 1 ? true : undefined,
+    );
+    // Scans go on meanwhile: a last entry that is to be stored is by now.
+    await new Promise((resolve) => setTimeout(resolve, 10 * OPTIONS.pollIntervalMs));
+    return outbox.pending - (lines + appended);
+  }
+
+  it('is stored at once when the file was not written while the backfill took settleMs', async () => {
+    expect(await backfill(false)).toBe(0);
+  });
+
+  it('still waits when the file was written meanwhile', async () => {
+    expect(await backfill(true)).toBe(-1);
+  });
+});
+
 describe('the collector with parse workers', () => {
   const line = '2025-05-11 08:02:44.263 | INFO  | System   | Operating Hours = 17035.3 Hours\r\n';
   // Enough reads that the workers have started (they take some 50 ms) well before the end.
