@@ -57,8 +57,8 @@ const POLL_MS = 10;
 const LATENCY_POLL_MS = 5;
 /**
  * Shorter spans are too short to give a steady rate: both of its ends are seen at a poll, so
- * half a second is read to within 4%. ZEN's 50 MB span about 0.8 s after the first item: the
- * rate over them shows what start-up costs the figure from spawn.
+ * half a second is read to within 4%. ZEN's 50 MB take about 0.8 s after the first item: the
+ * rate over those shows how much of the figure from spawn is start-up.
  */
 const MIN_STEADY_MS = 500;
 /** An agent that moves neither cursor nor seq for this long is stuck, not slow. */

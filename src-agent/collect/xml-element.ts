@@ -266,22 +266,18 @@ function plainText(raw: string): string | null {
   if (!raw.includes('&')) return raw;
   if (STRAY_AMPERSAND.test(raw)) return null;
   let unknown = false;
-  const text = raw.replace(REFERENCE, (whole, name?: string, decimal?: string, hex?: string) => {
-    const resolved = referenced(name, decimal, hex);
-    if (resolved === undefined) unknown = true;
-    return resolved ?? whole;
-  });
+  const text = resolveReferences(raw, () => (unknown = true));
   return unknown ? null : text;
 }
 
 /** Text with the references it can resolve resolved; the rest stays as written. */
-function resolveReferences(raw: string): string {
+function resolveReferences(raw: string, onUnresolved?: () => void): string {
   if (!raw.includes('&')) return raw;
-  return raw.replace(
-    REFERENCE,
-    (whole, name?: string, decimal?: string, hex?: string) =>
-      referenced(name, decimal, hex) ?? whole,
-  );
+  return raw.replace(REFERENCE, (whole, name?: string, decimal?: string, hex?: string) => {
+    const resolved = referenced(name, decimal, hex);
+    if (resolved === undefined) onUnresolved?.();
+    return resolved ?? whole;
+  });
 }
 
 /** A predefined entity's or character reference's character; undefined if XML has none. */
