@@ -77,7 +77,21 @@ process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
+/** Attempts at a free port: another process may take the one found before squid binds it. */
+const PORT_ATTEMPTS = 3;
+
 export async function startSquid(options: SquidOptions): Promise<Squid> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startSquidOnce(options);
+    } catch (err) {
+      const taken = /Address already in use/.test((err as Error).message);
+      if (!taken || options.port !== undefined || attempt === PORT_ATTEMPTS) throw err;
+    }
+  }
+}
+
+async function startSquidOnce(options: SquidOptions): Promise<Squid> {
   const reason = squidSkipReason();
   if (reason) throw new Error(`cannot start squid: ${reason}`);
   const { uid, gid } = await systemUser(SQUID_USER);
