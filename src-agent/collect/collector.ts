@@ -483,16 +483,13 @@ export class Collector {
         return;
       }
       parsing++;
-      const job = {
+      const batch = parser.parse({
         source: source.spec.id,
         relPath: target.relPath,
-        entries: pass.entries,
         read: pass.read,
-      };
-      const batch = parser.parse(job);
+      });
       // A failure is met by the committer when its turn comes.
       batch.then(parsed, parsed);
-      // Not the pass itself: its entries, an object or more per line, die young this way.
       reads.push({
         cursor: pass.cursor,
         problems: readProblems(pass, target.relPath),

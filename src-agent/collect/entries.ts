@@ -73,3 +73,18 @@ export function frameLines(lines: Iterable<Line>, rules: FrameRules): Framed {
     orphans,
   };
 }
+
+/**
+ * Where the entry that frameLines would leave open starts, or null if it would leave none,
+ * from the lines read backwards (`fromEnd`, last line first): the one thing a reader must know
+ * of a read's entries to start its next read, found without framing all of them.
+ */
+export function openEntryStart(fromEnd: Iterable<Line>, rules: FrameRules): number | null {
+  let ended = false;
+  for (const line of fromEnd) {
+    // A line that starts an entry may end it too.
+    if (rules.endsEntry?.(line.text)) ended = true;
+    if (rules.startsEntry(line.text)) return ended ? null : line.start;
+  }
+  return null;
+}

@@ -34,6 +34,32 @@ export function splitLines(chunk: Buffer, base: number, encoding: Encoding): Raw
   return lines;
 }
 
+/**
+ * The complete lines of `chunk` (at file offset `base`) from the last back to the first,
+ * decoded one by one: a read's end, where its last entry starts, without decoding the rest.
+ */
+export function* linesFromEnd(chunk: Buffer, base: number, encoding: Encoding): Generator<Line> {
+  const unit = encoding.unit;
+  let lf = lastLineFeed(chunk, chunk.length - unit, encoding);
+  while (lf >= 0) {
+    const previous = lastLineFeed(chunk, lf - unit, encoding);
+    const from = previous < 0 ? 0 : previous + unit;
+    const stop = isCarriageReturnBefore(chunk, lf, encoding) ? lf - unit : lf;
+    yield {
+      text: decode(chunk.subarray(from, stop), encoding),
+      start: base + from,
+      end: base + lf + unit,
+    };
+    lf = previous;
+  }
+}
+
+/** The bytes of `chunk` up to the end of its last complete line. */
+export function completeLength(chunk: Buffer, encoding: Encoding): number {
+  const lf = lastLineFeed(chunk, chunk.length - encoding.unit, encoding);
+  return lf < 0 ? 0 : lf + encoding.unit;
+}
+
 function findLineFeed(chunk: Buffer, from: number, encoding: Encoding): number {
   if (encoding.unit === 1) return chunk.indexOf(0x0a, from);
   // A UTF-16 line feed is 0A 00 (LE) or 00 0A (BE) at an even position.
@@ -41,6 +67,17 @@ function findLineFeed(chunk: Buffer, from: number, encoding: Encoding): number {
   let at = chunk.indexOf(pattern, from);
   while (at >= 0 && at % 2 !== 0) at = chunk.indexOf(pattern, at + 1);
   return at;
+}
+
+/** The last line feed at or before `at`, or -1. */
+function lastLineFeed(chunk: Buffer, at: number, encoding: Encoding): number {
+  // lastIndexOf counts a negative position from the end.
+  if (at < 0) return -1;
+  if (encoding.unit === 1) return chunk.lastIndexOf(0x0a, at);
+  const pattern = encoding.bigEndian ? LF_BE : LF_LE;
+  let found = chunk.lastIndexOf(pattern, at);
+  while (found > 0 && found % 2 !== 0) found = chunk.lastIndexOf(pattern, found - 1);
+  return found;
 }
 
 const LF_LE = Buffer.from([0x0a, 0x00]);

@@ -6,8 +6,7 @@ import { serializeItems, type ItemBatch } from '../outbox/batch.ts';
 import type { ProfileSource } from '../profiles/schema.ts';
 import type { CodedError } from '../status.ts';
 import type { NewItem } from '../transport/codec.ts';
-import type { Entry } from './entries.ts';
-import type { ReadBytes } from './packed-entries.ts';
+import { readEntries, type ReadBytes } from './read-entries.ts';
 import { compileSource, type BatchStates, type SourceParser } from './parse.ts';
 import type { TailPass } from './tail.ts';
 
@@ -15,8 +14,6 @@ export interface ParseJob {
   source: string;
   /** The file's path in its source folder: problems name it, items may carry its name. */
   relPath: string;
-  entries: Entry[];
-  /** The bytes the entries were framed from: what a parse worker is sent instead of them. */
   read: ReadBytes;
 }
 
@@ -34,15 +31,19 @@ export function compileSources(specs: readonly ProfileSource[]): SourceParsers {
   return new Map(specs.map((spec) => [spec.id, compileSource(spec)]));
 }
 
-export function parseJob(
-  parsers: SourceParsers,
-  { source, relPath, entries }: ParseJob,
-): ParsedBatch {
+export function parseJob(parsers: SourceParsers, { source, relPath, read }: ParseJob): ParsedBatch {
   const parser = parsers.get(source);
   if (!parser) throw new Error(`no parser for source "${source}"`);
   const file = path.basename(relPath);
+  const { entries, replacements } = readEntries(read, parser.frame);
   const items: NewItem[] = [];
   const problems: CodedError[] = [];
+  if (replacements > 0) {
+    problems.push({
+      code: 'decode_invalid',
+      message: `${relPath}: ${replacements} undecodable bytes replaced`,
+    });
+  }
   const states: BatchStates = new Map();
   let lastTs: string | null = null;
   for (const entry of entries) {
@@ -58,18 +59,7 @@ export function parseJob(
 
 /** What went wrong with a read as a whole, as opposed to one of its entries. */
 export function readProblems(pass: TailPass, relPath: string): CodedError[] {
-  const problems: CodedError[] = [];
-  if (pass.replacementChars > 0) {
-    problems.push({
-      code: 'decode_invalid',
-      message: `${relPath}: ${pass.replacementChars} undecodable bytes replaced`,
-    });
-  }
-  if (pass.oversized) {
-    problems.push({
-      code: 'line_too_long',
-      message: `${relPath}: a line longer than one read was cut`,
-    });
-  }
-  return problems;
+  return pass.oversized
+    ? [{ code: 'line_too_long', message: `${relPath}: a line longer than one read was cut` }]
+    : [];
 }

@@ -4,7 +4,7 @@
 // cores as the pool has workers. In the Electron host, it keeps the main process free too.
 import { Worker } from 'node:worker_threads';
 import type { ProfileSource } from '../profiles/schema.ts';
-import { packEntries, transferables, type PackedEntries } from './packed-entries.ts';
+import { transferables } from './read-entries.ts';
 import { parseJob, type ParsedBatch, type ParseJob, type SourceParsers } from './parse-job.ts';
 
 export interface EntryParser {
@@ -16,7 +16,7 @@ export interface WorkerInit {
 }
 export interface WorkerRequest {
   id: number;
-  job: Omit<ParseJob, 'entries' | 'read'> & { entries: PackedEntries };
+  job: ParseJob;
 }
 export type WorkerReply =
   { id: number; parsed: ParsedBatch } | { id: number; error: { message: string } };
@@ -107,11 +107,7 @@ class ParseWorker {
     const id = ++this.nextId;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      const entries = packEntries(job.entries, job.read);
-      this.worker.postMessage(
-        { id, job: { source: job.source, relPath: job.relPath, entries } } satisfies WorkerRequest,
-        transferables(entries),
-      );
+      this.worker.postMessage({ id, job } satisfies WorkerRequest, transferables(job.read));
     });
   }
 

@@ -1,7 +1,6 @@
 // A parse worker's thread (see parse-pool.ts): parses the entries of one read per request.
 // Built as its own module beside the agent's bundle (scripts/build-agent.mjs).
 import { parentPort, workerData } from 'node:worker_threads';
-import { unpackEntries } from './packed-entries.ts';
 import { compileSources, parseJob } from './parse-job.ts';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './parse-pool.ts';
 
@@ -13,12 +12,7 @@ port.on('message', ({ id, job }: WorkerRequest) => {
   let reply: WorkerReply;
   try {
     // A source it has no parser for is refused by parseJob, with its name.
-    const maxLineChars = parsers.get(job.source)?.frame.maxEntryChars ?? Infinity;
-    const entries = unpackEntries(job.entries, maxLineChars);
-    // A literal, not a spread of the received job: its shape then never changes, where a
-    // spread's followed the received object's and deoptimised parseJob.
-    const { source, relPath } = job;
-    reply = { id, parsed: parseJob(parsers, { source, relPath, entries, read: job.entries.read }) };
+    reply = { id, parsed: parseJob(parsers, job) };
   } catch (err) {
     reply = { id, error: { message: (err as Error).message } };
   }

@@ -5,9 +5,9 @@ import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { FileCursor } from '../outbox/outbox.ts';
 import { detectEncoding } from './decode.ts';
-import { frameLines, type Entry } from './entries.ts';
-import { decodeLines } from './lines.ts';
-import type { ReadBytes } from './packed-entries.ts';
+import { openEntryStart } from './entries.ts';
+import { completeLength, linesFromEnd } from './lines.ts';
+import type { ReadBytes } from './read-entries.ts';
 import type { SourceParser } from './parse.ts';
 
 const FINGERPRINT_BYTES = 256;
@@ -21,18 +21,16 @@ export const READ_CHUNK_BYTES = 256 * 1024;
 export const MAX_READ_BYTES = 1024 * 1024;
 
 export interface TailPass {
-  entries: Entry[];
-  /** The bytes the entries were framed from. */
+  /** The whole entries read. */
   read: ReadBytes;
   cursor: FileCursor;
-  /** An entry at the end of the file that may still get continuation lines. */
-  open: Entry | null;
+  /** Where an entry at the end of the file lies that may still get continuation lines. */
+  open: { start: number; end: number } | null;
   atEof: boolean;
   /** The file's size when it was read. */
   size: number;
   /** Its modification time then: with the size, what tells whether it was written since. */
   mtimeMs: number;
-  replacementChars: number;
   /** A line longer than one read was cut. */
   oversized: boolean;
 }
@@ -134,38 +132,33 @@ export async function tailOnce(
       const bytes = chunk.subarray(0, bytesRead);
       const atEof = offset + bytesRead >= probe.size;
 
-      const { lines, replacements: replacementChars } = decodeLines(bytes, offset, encoding);
-      const framed = frameLines(lines, target.parser.frame);
-      let open = framed.open;
-      const entries = framed.entries;
+      const complete = completeLength(bytes, encoding);
+      const lastLines = linesFromEnd(bytes, offset, encoding);
+      const openAt = openEntryStart(lastLines, target.parser.frame);
       // An entry that fills a whole read cannot complete in it: a bigger read, or else cut.
-      const stuck = open !== null && entries.length === 0 && !atEof && open.start === offset;
-      const oversized = lines.length === 0 && bytesRead === window;
+      const stuck = openAt === offset && !atEof;
+      const oversized = complete === 0 && bytesRead === window;
       if ((stuck || oversized) && window < MAX_READ_BYTES) {
         window = Math.min(window * 4, MAX_READ_BYTES);
         continue;
       }
-      if (open && (flushOpen || stuck)) {
-        entries.push(stuck ? { ...open, truncated: true } : open);
-        open = null;
-      }
-      const lastEnd = lines.length > 0 ? lines[lines.length - 1]!.end : offset;
-      const nextOffset = open ? open.start : oversized ? offset + bytesRead : lastEnd;
+      // The entry open at the end waits for its continuation lines, unless the caller ends it
+      // now (its writer has settled) or it is cut.
+      const held = openAt !== null && !flushOpen && !stuck ? openAt : null;
+      const entriesEnd = held ?? offset + complete;
       return {
-        entries,
-        read: { bytes, offset, encoding },
-        open,
+        read: { bytes: bytes.subarray(0, entriesEnd - offset), offset, encoding, lastCut: stuck },
+        open: held === null ? null : { start: held, end: offset + complete },
         atEof,
         size: probe.size,
         mtimeMs: probe.mtimeMs,
-        replacementChars,
         oversized,
         cursor: {
           source: target.source,
           path: target.relPath,
           identity: probe.identity,
           fingerprint: fingerprint(probe.head),
-          offset: nextOffset,
+          offset: oversized ? offset + bytesRead : entriesEnd,
         },
       };
     }

@@ -23,7 +23,7 @@ export async function jobsOf(
   for (;;) {
     const pass = await tailOnce(target, cursor, true);
     if (!pass) break;
-    jobs.push({ source: spec.id, relPath: target.relPath, entries: pass.entries, read: pass.read });
+    jobs.push({ source: spec.id, relPath: target.relPath, read: pass.read });
     cursor = pass.cursor;
     if (pass.atEof) break;
   }

@@ -10,7 +10,7 @@ import iconv from 'iconv-lite';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decode, detectEncoding, EncodingError } from '../../../src-agent/collect/decode.ts';
 import type { Encoding } from '../../../src-agent/collect/decode.ts';
-import { frameLines } from '../../../src-agent/collect/entries.ts';
+import { frameLines, openEntryStart } from '../../../src-agent/collect/entries.ts';
 import type { Entry, FrameRules, Line } from '../../../src-agent/collect/entries.ts';
 import { splitLines } from '../../../src-agent/collect/lines.ts';
 import { compileSource, MAX_ENTRY_CHARS } from '../../../src-agent/collect/parse.ts';
@@ -189,7 +189,7 @@ describe('frameLines on arbitrary lines', () => {
   // A line starts an entry when it begins with "S", ends one when it ends with "E".
   const text = fc.string({ unit: fc.constantFrom('S', 'E', 'x', ' ', '<'), maxLength: 30 });
 
-  it('covers the lines in order; cut entries keep a prefix within maxEntryChars', () => {
+  it('covers the lines in order; cut entries keep a prefix within maxEntryChars; the open one is found from the end', () => {
     fc.assert(
       fc.property(
         fc.array(text, { maxLength: 40 }),
@@ -221,6 +221,8 @@ describe('frameLines on arbitrary lines', () => {
           }
           expect(framed.orphans).toBe(orphans);
           expect(framed.open !== null).toBe(current !== null);
+          // What a reader finds from the end alone: where the open entry starts.
+          expect(openEntryStart(lines.toReversed(), rules)).toBe(current?.[0]?.start ?? null);
           const all: Entry[] = framed.open ? [...framed.entries, framed.open] : framed.entries;
           expect(all.length).toBe(spans.length);
 

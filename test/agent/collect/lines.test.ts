@@ -2,7 +2,12 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import iconv from 'iconv-lite';
 import { decode, detectEncoding, isSingleByte } from '../../../src-agent/collect/decode.ts';
-import { decodeLines, splitLines } from '../../../src-agent/collect/lines.ts';
+import {
+  completeLength,
+  decodeLines,
+  linesFromEnd,
+  splitLines,
+} from '../../../src-agent/collect/lines.ts';
 
 const texts = (buf: Buffer, base = 0, fallback = 'cp1252') => {
   const enc = detectEncoding(buf, fallback);
@@ -86,6 +91,25 @@ describe('decodeLines', () => {
             end: l.end,
           }));
           expect(decodeLines(chunk, base, encoding).lines).toEqual(slow);
+        }),
+        { numRuns: 200 },
+      );
+    }
+  });
+
+  it('gives the lines from the end as it gives them from the start, in every encoding', () => {
+    for (const name of ['cp1252', 'utf8', 'shift_jis', 'utf16le', 'utf16be']) {
+      const encoding = detectEncoding(Buffer.alloc(0), name);
+      fc.assert(
+        fc.property(anyOrAsciiBytes, fc.nat(1000), (bytes, base) => {
+          // Many line feeds, carriage returns and zero bytes: UTF-16's line ends of either
+          // byte order, at even and at odd positions.
+          const chunk = Buffer.from(
+            bytes.map((b) => (b < 30 ? 0x0a : b < 60 ? 0 : b < 80 ? 0x0d : b)),
+          );
+          const { lines } = decodeLines(chunk, base, encoding);
+          expect([...linesFromEnd(chunk, base, encoding)]).toEqual(lines.toReversed());
+          expect(completeLength(chunk, encoding)).toBe((lines.at(-1)?.end ?? base) - base);
         }),
         { numRuns: 200 },
       );

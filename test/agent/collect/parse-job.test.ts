@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { compileSources, parseJob } from '../../../src-agent/collect/parse-job.ts';
+import { readEntries } from '../../../src-agent/collect/read-entries.ts';
 import { resolveSources } from '../../../src-agent/collect/sources.ts';
 import { fromRow, serializeItems, type StoredRow } from '../../../src-agent/outbox/batch.ts';
 import { loadProfile } from '../../../src-agent/profiles/load.ts';
@@ -26,7 +27,7 @@ function longWay(specs: ProfileSource[], source: string, job: Parameters<typeof 
   const parser = compileSources(specs).get(source)!;
   const items: NewItem[] = [];
   let lastTs: string | null = null;
-  for (const entry of job.entries) {
+  for (const entry of readEntries(job.read, parser.frame).entries) {
     const outcome = parser.parse(entry, path.basename(job.relPath));
     items.push(...outcome.items);
     lastTs = outcome.ts ?? lastTs;

@@ -100,8 +100,9 @@ describe('the parse workers', () => {
       bytes: Buffer.alloc(0),
       offset: 0,
       encoding: detectEncoding(Buffer.alloc(0), 'utf8'),
+      lastCut: false,
     };
-    const job = { source: 'nonesuch', relPath: 'x.log', entries: [], read };
+    const job = { source: 'nonesuch', relPath: 'x.log', read };
     await expect(workers.parse(job)).rejects.toThrow('no parser for source "nonesuch"');
     expect(workers.failed).toBe(false);
     const empty = { ...read, bytes: Buffer.alloc(0) };
@@ -130,11 +131,11 @@ describe('the parse workers', () => {
       bytes: Buffer.alloc(0),
       offset: 0,
       encoding: detectEncoding(Buffer.alloc(0), 'utf8'),
+      lastCut: false,
     };
     const job = (source: string) => ({
       source,
       relPath: 'x.log',
-      entries: [],
       read: { ...read, bytes: Buffer.alloc(0) },
     });
     const waiting = workers.parse(job('good'));

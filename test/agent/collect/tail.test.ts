@@ -3,10 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MAX_ENTRY_CHARS, type SourceParser } from '../../../src-agent/collect/parse.ts';
+import { readEntries } from '../../../src-agent/collect/read-entries.ts';
 import {
   MAX_READ_BYTES,
   READ_CHUNK_BYTES,
   tailOnce,
+  type TailPass,
   type TailTarget,
 } from '../../../src-agent/collect/tail.ts';
 
@@ -24,6 +26,9 @@ const parser: SourceParser = {
   parse: () => ({ items: [], problems: [], ts: null }),
 };
 
+const entriesOf = (pass: TailPass | null) =>
+  pass ? readEntries(pass.read, parser.frame).entries : [];
+
 async function target(content: string): Promise<TailTarget> {
   const absPath = path.join(dir, 'Server.log');
   await writeFile(absPath, content, 'latin1');
@@ -35,7 +40,7 @@ describe('tailOnce', () => {
     const long = `2025-05-11 08:00:00 ${'x'.repeat(READ_CHUNK_BYTES * 2)}`;
     const t = await target(`${long}\n2025-05-11 08:00:01 next\n`);
     const pass = await tailOnce(t, undefined, false);
-    expect(pass?.entries.map((e) => [e.lines[0]?.length, e.truncated])).toEqual([
+    expect(entriesOf(pass).map((e) => [e.lines[0]?.length, e.truncated])).toEqual([
       [long.length, false],
     ]);
     expect(pass?.cursor.offset).toBe(long.length + 1);
@@ -46,7 +51,22 @@ describe('tailOnce', () => {
     const t = await target(`${huge}\n2025-05-11 08:00:01 next\n`);
     const pass = await tailOnce(t, undefined, false);
     expect(pass?.oversized).toBe(true);
-    expect(pass?.entries).toEqual([]);
+    expect(entriesOf(pass)).toEqual([]);
     expect(pass?.cursor.offset).toBe(MAX_READ_BYTES);
+  });
+
+  it('cuts an entry of many lines that does not fit the largest read, and moves on', async () => {
+    const trace = `   at ${'z'.repeat(94)}\n`;
+    const lines = Math.ceil(MAX_READ_BYTES / trace.length) + 10;
+    const t = await target(`2025-05-11 08:00:00 start\n${trace.repeat(lines)}2025-05-11 next\n`);
+    const pass = await tailOnce(t, undefined, false);
+    const [entry, ...others] = entriesOf(pass);
+    expect(others).toEqual([]);
+    expect(entry?.truncated).toBe(true);
+    expect(entry?.lines[0]).toBe('2025-05-11 08:00:00 start');
+    expect(pass?.oversized).toBe(false);
+    // On at the end of the last whole line read: the rest of the entry is no entry's start.
+    expect(pass?.cursor.offset).toBe(entry?.end);
+    expect(pass!.cursor.offset).toBeGreaterThan(MAX_READ_BYTES - trace.length);
   });
 });
