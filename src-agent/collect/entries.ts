@@ -13,10 +13,20 @@ export interface Entry {
   end: number;
   /** The entry was cut at the size limit. */
   truncated: boolean;
+  /**
+   * What startsEntry made of the first line (see FrameRules); none where that line was cut,
+   * or where the entry was not framed here. The reader then reads the line itself.
+   */
+  head?: unknown;
 }
 
 export interface FrameRules {
-  startsEntry(text: string): boolean;
+  /**
+   * Whether `text` starts an entry: it does where the result is truthy. A format that reads
+   * the line to tell (a line pattern) returns what it read, and the entry carries that to the
+   * reader, so that the pattern runs once per entry instead of twice.
+   */
+  startsEntry(text: string): unknown;
   /** Where a format marks an entry's end (`</event>`), it need not wait for the next one. */
   endsEntry?(text: string): boolean;
   maxEntryChars: number;
@@ -41,13 +51,15 @@ export function frameLines(lines: Iterable<Line>, rules: FrameRules): Framed {
         start: open.start,
         end: open.end,
         truncated: open.truncated,
+        head: open.head,
       });
     open = null;
   };
   for (const line of lines) {
-    if (rules.startsEntry(line.text)) {
+    const head = rules.startsEntry(line.text);
+    if (head) {
       close();
-      open = { lines: [], start: line.start, end: line.start, truncated: false, chars: 0 };
+      open = { lines: [], start: line.start, end: line.start, truncated: false, head, chars: 0 };
     } else if (!open) {
       orphans++;
       continue;
@@ -58,7 +70,11 @@ export function frameLines(lines: Iterable<Line>, rules: FrameRules): Framed {
       open.lines.push(line.text);
       open.chars += line.text.length;
     } else {
-      if (open.lines.length === 0) open.lines.push(line.text.slice(0, rules.maxEntryChars));
+      if (open.lines.length === 0) {
+        open.lines.push(line.text.slice(0, rules.maxEntryChars));
+        // What was read of the whole line is not what the entry holds.
+        open.head = undefined;
+      }
       open.truncated = true;
     }
     open.end = line.end;
@@ -68,7 +84,13 @@ export function frameLines(lines: Iterable<Line>, rules: FrameRules): Framed {
   return {
     entries,
     open: last
-      ? { lines: last.lines, start: last.start, end: last.end, truncated: last.truncated }
+      ? {
+          lines: last.lines,
+          start: last.start,
+          end: last.end,
+          truncated: last.truncated,
+          head: last.head,
+        }
       : null,
     orphans,
   };

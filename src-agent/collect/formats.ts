@@ -16,8 +16,8 @@ export interface ParsedEntry {
 
 export interface EntryReader {
   frame: Omit<FrameRules, 'maxEntryChars'>;
-  /** The parsed entry, or why it could not be read. */
-  read(lines: readonly string[]): ParsedEntry | string;
+  /** The parsed entry, or why it could not be read; `head` is the entry's (Entry.head). */
+  read(lines: readonly string[], head?: unknown): ParsedEntry | string;
 }
 
 export function createReader(format: Format): EntryReader {
@@ -42,9 +42,11 @@ function linesReader(entry: RegExp): EntryReader {
   );
   const groups = groupReader(entry, ['ts', 'level', 'message', ...fieldNames]);
   return {
-    frame: { startsEntry: (line) => entry.test(line) },
-    read(lines) {
-      const m = groups.exec(lines[0] ?? '');
+    // The framer's match is the reader's: a test, then the same pattern again to read the line,
+    // were 6% of a parse worker's instructions on an EM log.
+    frame: { startsEntry: (line) => groups.exec(line) },
+    read(lines, head) {
+      const m = (head as RegExpExecArray | undefined) ?? groups.exec(lines[0] ?? '');
       if (!m) return 'entry does not match the line format';
       const fields: Record<string, string> = {};
       for (let i = 0; i < fieldNames.length; i++) {

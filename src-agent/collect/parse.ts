@@ -92,7 +92,7 @@ export function compileSource(source: ProfileSource): SourceParser {
       problems = NO_PROBLEMS;
       states = batchStates;
       if (framed.truncated) problem(`entry longer than ${MAX_ENTRY_CHARS} characters was cut`);
-      const parsed = reader.read(framed.lines);
+      const parsed = reader.read(framed.lines, framed.head);
       if (typeof parsed === 'string') {
         problem(parsed);
         return { items, problems, ts: null };

@@ -25,6 +25,20 @@ describe('frameLines', () => {
     expect(framed.open?.lines).toEqual(['2025-1 a']);
   });
 
+  it("hands on what startsEntry read of an entry's first line, unless that line was cut", () => {
+    const reading = { startsEntry: (t: string) => /^\d{4}-(\d)/.exec(t), maxEntryChars: 12 };
+    const framed = frameLines(
+      lines('2025-1 a', '   at X()', '2025-2 ' + 'x'.repeat(20), '2025-3'),
+      reading,
+    );
+    expect(framed.entries.map((e) => (e.head as RegExpExecArray | undefined)?.[1])).toEqual([
+      '1',
+      undefined,
+    ]);
+    expect(framed.entries[1]!.lines).toEqual(['2025-2 xxxxx']);
+    expect((framed.open?.head as RegExpExecArray)[1]).toBe('3');
+  });
+
   it('cuts an entry at the size limit and flags it', () => {
     const framed = frameLines(lines('2025-1 ' + 'x'.repeat(30), 'y'.repeat(30), '2025-2'), rules);
     expect(framed.entries[0]!.truncated).toBe(true);

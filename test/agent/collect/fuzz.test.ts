@@ -315,8 +315,11 @@ const entryOf = (lines: string[], truncated = false): Entry => ({
   truncated,
 });
 
-/** What the tail does with text: split at line feeds, frame, and parse every entry. */
-function parseText(source: CompiledSource, text: string): ParseOutcome {
+/**
+ * What the tail does with text: split at line feeds, frame, and parse every entry; `reread`
+ * drops what the framer read of each entry's first line, so that the reader reads it anew.
+ */
+function parseText(source: CompiledSource, text: string, reread = false): ParseOutcome {
   let offset = 0;
   const lines = text.split('\n').map((t) => {
     const start = offset;
@@ -327,7 +330,10 @@ function parseText(source: CompiledSource, text: string): ParseOutcome {
   const entries = framed.open ? [...framed.entries, framed.open] : framed.entries;
   const out = { items: [] as ParseOutcome['items'], problems: [] as string[], ts: null };
   for (const entry of entries) {
-    const { items, problems } = source.parser.parse(entry, 'fuzz.log');
+    const { items, problems } = source.parser.parse(
+      reread ? { ...entry, head: undefined } : entry,
+      'fuzz.log',
+    );
     out.items.push(...items);
     out.problems.push(...problems);
   }
@@ -484,6 +490,25 @@ describe('compileSource(...).parse for every source of every shipped profile', (
       { numRuns: 1000 },
     );
   });
+
+  it.skipIf(!hasSamples)(
+    `reads mutated sample entries the same with the framer's reading as without${NO_SAMPLES}`,
+    () => {
+      fc.assert(
+        fc.property(
+          fc
+            .constantFrom(...sources.filter((s) => (seeds.get(s.spec.id) ?? []).length > 0))
+            .chain((s) => fc.tuple(fc.constant(s), fc.constantFrom(...seeds.get(s.spec.id)!))),
+          fc.array(mutation, { maxLength: 6 }),
+          ([s, seed], edits) => {
+            const text = mutate(seed, edits);
+            expect(parseText(s, text)).toEqual(parseText(s, text, true));
+          },
+        ),
+        { numRuns: 500 },
+      );
+    },
+  );
 
   it.skipIf(!hasSamples)(`reads the unmutated sample entries into items${NO_SAMPLES}`, () => {
     // The baseline for the mutations: the seeds themselves are good entries.
