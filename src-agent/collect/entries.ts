@@ -45,14 +45,7 @@ export function frameLines(lines: Iterable<Line>, rules: FrameRules): Framed {
   let open: (Entry & { chars: number }) | null = null;
   let orphans = 0;
   const close = () => {
-    if (open)
-      entries.push({
-        lines: open.lines,
-        start: open.start,
-        end: open.end,
-        truncated: open.truncated,
-        head: open.head,
-      });
+    if (open) entries.push(withoutCount(open));
     open = null;
   };
   for (const line of lines) {
@@ -83,18 +76,19 @@ export function frameLines(lines: Iterable<Line>, rules: FrameRules): Framed {
   const last = open as (Entry & { chars: number }) | null;
   return {
     entries,
-    open: last
-      ? {
-          lines: last.lines,
-          start: last.start,
-          end: last.end,
-          truncated: last.truncated,
-          head: last.head,
-        }
-      : null,
+    open: last ? withoutCount(last) : null,
     orphans,
   };
 }
+
+/** The entry without the framer's character count: every entry has the same shape. */
+const withoutCount = ({ lines, start, end, truncated, head }: Entry): Entry => ({
+  lines,
+  start,
+  end,
+  truncated,
+  head,
+});
 
 /**
  * Where the entry that frameLines would leave open starts, or null if it would leave none,
