@@ -174,12 +174,14 @@ export class Engine {
       parseWorker: this.options.parseWorker,
       parseThreads: config.collect.parseThreads,
     });
-    this.session.start();
     // The first scan (a backfill may take minutes) runs on: start() returns, so that the
     // host can install its signal handlers and a stop can interrupt the scan.
     void this.collector
       .start()
       .catch((err: Error) => log.error(`collection failed: ${err.message}`));
+    // The collector first: its parse workers boot while the session builds its TLS context
+    // (some 40 ms of this thread), where they waited for it before.
+    this.session.start();
   }
 
   /** Stops reading, lets in-flight sends finish (at most 5 s), closes the database. */

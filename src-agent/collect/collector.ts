@@ -69,7 +69,8 @@ const MAX_READS_AHEAD = 6;
 export const RELEASE_AFTER_BYTES = 4 * 1024 * 1024;
 /**
  * A backlog this large is parsed in worker threads: starting them costs about 50 ms and some
- * memory, which only a backfill or a burst repays. They stop once the files are read.
+ * memory, which only a backfill or a burst repays. They stop once the files are read. At the
+ * collector's start they are started in any case (see start).
  */
 export const WORKER_AFTER_BYTES = 4 * 1024 * 1024;
 
@@ -140,6 +141,11 @@ export class Collector {
 
   async start(): Promise<void> {
     this.stopped = false;
+    // A start is when backlogs are found: the first one, or files written while the agent was
+    // stopped. The workers boot now, beside the loading of the cursors and the connection's
+    // set-up, rather than after the first read; if the first scan finds no backlog, it closes
+    // them again (drain).
+    this.startPool();
     for (const source of this.sources) {
       for (const c of await this.outbox.cursors(source.spec.id)) source.cursors.set(c.path, c);
       source.firstScan = source.cursors.size === 0;
@@ -516,18 +522,21 @@ export class Collector {
    */
   private parser(remaining: number): EntryParser {
     if (this.pool?.failed) void this.takePool()?.close();
-    const { parseWorker, parseThreads = 2, workerAfterBytes = WORKER_AFTER_BYTES } = this.options;
-    const wanted = parseWorker && parseThreads > 0 && remaining >= workerAfterBytes;
-    if (!this.pool && !this.poolFailed && wanted) {
-      this.pool = new ParsePool(
-        parseWorker,
-        this.sources.map((s) => s.spec),
-        parseThreads,
-      );
-    }
+    if (remaining >= (this.options.workerAfterBytes ?? WORKER_AFTER_BYTES)) this.startPool();
     // Jobs wait in a starting worker's queue. Parsing the first reads here meanwhile was
     // slower on the whole: this thread compiled the parsers too, beside the workers.
     return this.pool ?? this.local;
+  }
+
+  /** Starts the parse workers, unless they run, have failed, or are not configured. */
+  private startPool(): void {
+    const { parseWorker, parseThreads = 2 } = this.options;
+    if (this.pool || this.poolFailed || !parseWorker || parseThreads <= 0) return;
+    this.pool = new ParsePool(
+      parseWorker,
+      this.sources.map((s) => s.spec),
+      parseThreads,
+    );
   }
 
   private async stopPool(): Promise<void> {

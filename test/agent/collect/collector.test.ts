@@ -324,6 +324,29 @@ describe('the collector with parse workers', () => {
     expect(there.source.errors).toBe(0);
   });
 
+  it('starts the workers with it, and closes them once the first scan finds no backlog', async () => {
+    await writeFile(path.join(logs, 'EM Server.log'), line);
+    const jobs = vi.spyOn(ParsePool.prototype, 'parse');
+    const closes = vi.spyOn(ParsePool.prototype, 'close');
+    const sources = resolveSources(await loadProfile('em'), {
+      'em-server': { folder: logs },
+      'smartsem-logs': { enabled: false },
+    });
+    outbox = await Outbox.open(path.join(dir, 'outbox.db'));
+    // The default threshold: a line is no backlog that would start them.
+    collector = new Collector(sources, outbox, silentLogger(), {
+      ...OPTIONS,
+      parseWorker: pathToFileURL(PARSE_WORKER),
+    });
+    // start() returns after the first scan.
+    await collector.start();
+    expect(jobs).toHaveBeenCalled();
+    expect(closes).toHaveBeenCalledTimes(1);
+    expect((await items()).map((i) => i.value)).toEqual([17035.3]);
+    jobs.mockRestore();
+    closes.mockRestore();
+  });
+
   it('parses on in this thread when a worker fails, and says so', async () => {
     await writeFile(path.join(logs, 'EM Server.log'), line.repeat(lines));
     const broken = path.join(dir, 'broken-worker.mjs');
