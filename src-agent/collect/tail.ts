@@ -99,7 +99,8 @@ export function isSameFile(cursor: FileCursor, probe: FileProbe): boolean {
 
 /**
  * One read from the cursor on (see READ_CHUNK_BYTES). `flushOpen` ends an entry still open
- * at the end of the file: the caller decides when the writer has settled.
+ * at the end of the file, if the read reaches it: the caller decides when the writer has
+ * settled.
  */
 export async function tailOnce(
   target: TailTarget,
@@ -142,9 +143,10 @@ export async function tailOnce(
         window = Math.min(window * 4, MAX_READ_BYTES);
         continue;
       }
-      // The entry open at the end waits for its continuation lines, unless the caller ends it
-      // now (its writer has settled) or it is cut.
-      const held = openAt !== null && !flushOpen && !stuck ? openAt : null;
+      // The entry open at the end waits for its continuation lines, unless it is cut, or the
+      // caller ends it (its writer has settled) and it is the file's last: one open at the end
+      // of a read within the file goes on in the next read.
+      const held = openAt !== null && !(flushOpen && atEof) && !stuck ? openAt : null;
       const entriesEnd = held ?? offset + complete;
       return {
         read: { bytes: bytes.subarray(0, entriesEnd - offset), offset, encoding, lastCut: stuck },

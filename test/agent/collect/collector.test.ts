@@ -1,7 +1,7 @@
 // Hostile files in a real log folder: a 10 MB line, a binary file, invalid UTF-16. The
 // collector must neither crash nor hang, must count each problem in its status, and the
 // good lines beside them must still reach the outbox as items the server accepts.
-import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import iconv from 'iconv-lite';
@@ -281,6 +281,49 @@ describe('the entry open at the end of a backfilled file', () => {
   it('still waits when the file was written meanwhile', async () => {
     expect(await backfill(true)).toBe(-1);
   });
+});
+
+describe('a rotated file finished', () => {
+  // Events of several lines, as log4net writes an exception: an event that a read ends in
+  // the middle of must go on in the next read, not be ended there.
+  const event = (n: number) =>
+    `<event logger="Zeiss.Micro.Hardware.Stage" timestamp="2025-06-23T08:00:00.000+01:00" ` +
+    `level="ERROR" thread="7" domain="ZEN.exe"><message>Stage move ${n} failed</message>\r\n` +
+    `<exception>TimeoutException: no answer from the stage\r\n   at Stage.Move()\r\n` +
+    `   at Stage.Run()</exception></event>\r\n`;
+  const events = (from: number, count: number) =>
+    Array.from({ length: count }, (_, i) => event(from + i)).join('');
+  const ZEN_ONLY = { 'zen-core': { enabled: false }, 'remote-service': { enabled: false } };
+
+  it('keeps events that span two of its reads whole', async () => {
+    const log = path.join(logs, 'ZEN.log.xml');
+    await writeFile(log, events(1, 1));
+    await start('lm', { zen: { folder: logs }, ...ZEN_ONLY });
+    await until('the first event', atLeast(1));
+    await collector!.stop();
+    // While the agent is stopped: more than two reads' worth, then a rollover.
+    const count = Math.ceil((2.5 * READ_CHUNK_BYTES) / event(1).length);
+    await appendFile(log, events(2, count));
+    await rename(log, `${log}.1`);
+    await writeFile(log, events(count + 2, 1));
+    collector = new Collector(
+      resolveSources(await loadProfile('lm'), { zen: { folder: logs }, ...ZEN_ONLY }),
+      outbox!,
+      silentLogger(),
+      OPTIONS,
+    );
+    await collector.start();
+    // The new file is read after the end of the rotated one.
+    const last = `Stage move ${count + 2} failed`;
+    const got = await until('the new file', async () => {
+      const all = await items();
+      return all.some((i) => i.value === last) ? all : undefined;
+    });
+    expect(got.map((i) => i.value)).toEqual(
+      Array.from({ length: count + 2 }, (_, i) => `Stage move ${i + 1} failed`),
+    );
+    expect(status('zen').errors).toBe(0);
+  }, 30_000);
 });
 
 describe('the collector with parse workers', () => {

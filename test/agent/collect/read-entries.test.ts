@@ -105,39 +105,43 @@ describe('a read', () => {
     );
   });
 
-  it('read after read, holds the entries of the whole file framed at once', async () => {
-    for (const encodingName of ENCODINGS) {
-      // Entries of a dozen lines, three reads' worth or more, the same every run.
-      const random = fc.sample(fc.array(line, { minLength: 200, maxLength: 200 }), {
-        numRuns: 1,
-        seed: 7,
-      })[0]!;
-      const lines: string[] = [];
-      for (let chars = 0; chars < 2.5 * READ_CHUNK_BYTES; chars += lines.at(-1)!.length) {
-        const n = lines.length;
-        lines.push(n % 12 === 0 ? `#entry ${n} ü\r\n` : textOf([random[n % 200]!]).slice(1));
-      }
-      const bytes = iconv.encode(lines.join(''), encodingName);
-      const rules = rulesOf(400, false);
-      const target = await targetOf(bytes, encodingName, rules);
+  // Ended at once, as a rotated file is finished: only the file's last entry may be ended early.
+  it.each([false, true])(
+    'read after read, holds the entries of the whole file framed at once (ending open entries: %s)',
+    async (flushOpen) => {
+      for (const encodingName of ENCODINGS) {
+        // Entries of a dozen lines, three reads' worth or more, the same every run.
+        const random = fc.sample(fc.array(line, { minLength: 200, maxLength: 200 }), {
+          numRuns: 1,
+          seed: 7,
+        })[0]!;
+        const lines: string[] = [];
+        for (let chars = 0; chars < 2.5 * READ_CHUNK_BYTES; chars += lines.at(-1)!.length) {
+          const n = lines.length;
+          lines.push(n % 12 === 0 ? `#entry ${n} ü\r\n` : textOf([random[n % 200]!]).slice(1));
+        }
+        const bytes = iconv.encode(lines.join(''), encodingName);
+        const rules = rulesOf(400, false);
+        const target = await targetOf(bytes, encodingName, rules);
 
-      const got: Entry[] = [];
-      let cursor: FileCursor | undefined;
-      let reads = 0;
-      for (let atEof = false; !atEof; reads++) {
-        const pass = await tailOnce(target, cursor, false);
-        got.push(...readEntries(pass!.read, rules).entries);
-        cursor = pass!.cursor;
-        atEof = pass!.atEof;
-      }
-      const last = await tailOnce(target, cursor, true);
-      got.push(...readEntries(last!.read, rules).entries);
+        const got: Entry[] = [];
+        let cursor: FileCursor | undefined;
+        let reads = 0;
+        for (let atEof = false; !atEof; reads++) {
+          const pass = await tailOnce(target, cursor, flushOpen);
+          got.push(...readEntries(pass!.read, rules).entries);
+          cursor = pass!.cursor;
+          atEof = pass!.atEof;
+        }
+        const last = await tailOnce(target, cursor, true);
+        got.push(...readEntries(last!.read, rules).entries);
 
-      const { entries, open } = framedAtOnce(bytes, encodingName, rules);
-      expect(reads).toBeGreaterThan(2);
-      expect(got).toEqual([...entries, open]);
-    }
-  });
+        const { entries, open } = framedAtOnce(bytes, encodingName, rules);
+        expect(reads).toBeGreaterThan(2);
+        expect(got).toEqual([...entries, open]);
+      }
+    },
+  );
 
   const text =
     '#<event a="1">\r\n\r\n  <message>ü</message></event>\r\n#' + 'x'.repeat(100) + '\n#\n';
