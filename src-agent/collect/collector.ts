@@ -516,7 +516,8 @@ export class Collector {
   }
 
   /**
-   * This thread's parser, or the pool's while there is a backlog (or a backfill under way).
+   * This thread's parser, or the pool's while it runs: through the first scan, and while a
+   * backlog is read.
    * Once a worker has failed, everything is parsed here: the read it failed on is read again,
    * from the same cursor, by the next scan.
    */

@@ -41,6 +41,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  vi.restoreAllMocks();
   await collector?.stop();
   collector = null;
   await outbox?.close();
@@ -48,10 +49,15 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function start(kind: DeviceKind, overrides: Record<string, SourceOverride>): Promise<void> {
+/** A collector on the test's outbox (opened if it is not yet), started: after its first scan. */
+async function start(
+  kind: DeviceKind,
+  overrides: Record<string, SourceOverride>,
+  options = OPTIONS,
+): Promise<void> {
   const sources = resolveSources(await loadProfile(kind), overrides);
-  outbox = await Outbox.open(path.join(dir, 'outbox.db'));
-  collector = new Collector(sources, outbox, silentLogger(), OPTIONS);
+  outbox ??= await Outbox.open(path.join(dir, 'outbox.db'));
+  collector = new Collector(sources, outbox, silentLogger(), options);
   await collector.start();
 }
 
@@ -306,13 +312,7 @@ describe('a rotated file finished', () => {
     await appendFile(log, events(2, count));
     await rename(log, `${log}.1`);
     await writeFile(log, events(count + 2, 1));
-    collector = new Collector(
-      resolveSources(await loadProfile('lm'), { zen: { folder: logs }, ...ZEN_ONLY }),
-      outbox!,
-      silentLogger(),
-      OPTIONS,
-    );
-    await collector.start();
+    await start('lm', { zen: { folder: logs }, ...ZEN_ONLY });
     // The new file is read after the end of the rotated one.
     const last = `Stage move ${count + 2} failed`;
     const got = await until('the new file', async () => {
@@ -371,23 +371,15 @@ describe('the collector with parse workers', () => {
     await writeFile(path.join(logs, 'EM Server.log'), line);
     const jobs = vi.spyOn(ParsePool.prototype, 'parse');
     const closes = vi.spyOn(ParsePool.prototype, 'close');
-    const sources = resolveSources(await loadProfile('em'), {
-      'em-server': { folder: logs },
-      'smartsem-logs': { enabled: false },
-    });
-    outbox = await Outbox.open(path.join(dir, 'outbox.db'));
     // The default threshold: a line is no backlog that would start them.
-    collector = new Collector(sources, outbox, silentLogger(), {
-      ...OPTIONS,
-      parseWorker: pathToFileURL(PARSE_WORKER),
-    });
-    // start() returns after the first scan.
-    await collector.start();
+    await start(
+      'em',
+      { 'em-server': { folder: logs }, 'smartsem-logs': { enabled: false } },
+      { ...OPTIONS, parseWorker: pathToFileURL(PARSE_WORKER) },
+    );
     expect(jobs).toHaveBeenCalled();
     expect(closes).toHaveBeenCalledTimes(1);
     expect((await items()).map((i) => i.value)).toEqual([17035.3]);
-    jobs.mockRestore();
-    closes.mockRestore();
   });
 
   it('parses on in this thread when a worker fails, and says so', async () => {
