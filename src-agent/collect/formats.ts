@@ -23,7 +23,9 @@ export interface EntryReader {
 export function createReader(format: Format): EntryReader {
   switch (format.type) {
     case 'lines':
-      return linesReader(new RegExp(format.entry, 'u'));
+      // `s`: the pattern sees one line, split at line feeds only; a stray CR or U+2028 in it
+      // is part of the message, where a plain `.` stops and the entry would go unread.
+      return linesReader(new RegExp(format.entry, 'su'));
     case 'log4net-xml':
       return xmlReader('event', log4netEntry);
     case 'xml-records':

@@ -84,7 +84,10 @@ export type ItemTarget = z.infer<typeof itemTarget>;
 const linesFormat = z
   .object({
     type: z.literal('lines'),
-    /** Matches the first line of an entry, with named groups `ts`, `level`, `message` (others become fields). */
+    /**
+     * Matches the first line of an entry, with named groups `ts`, `level`, `message` (others
+     * become fields). `.` matches any character of the line, a stray CR too.
+     */
     entry: regex,
   })
   .strict();

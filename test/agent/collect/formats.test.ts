@@ -93,3 +93,21 @@ describe('lines', () => {
     });
   });
 });
+
+describe('lines with line breaks of their own', () => {
+  // A line is what lies between line feeds: a stray CR or a Unicode line separator inside it
+  // is part of the message. A `.` that stopped at them made such an entry unreadable.
+  it.each([
+    ['a carriage return', '\r'],
+    ['U+2028', '\u2028'],
+    ['U+2029', '\u2029'],
+  ])('reads a message that holds %s', (_, brk) => {
+    const reader = createReader({
+      type: 'lines',
+      entry: '^(?<ts>\\S+ \\S+) \\| (?<level>[A-Z]+) \\| (?<message>.*)$',
+    });
+    const line = `2025-05-11 08:00:04.236 | INFO | EHT = 5 kV${brk}; Fil I = 2.3 A`;
+    expect(reader.frame.startsEntry(line)).toBeTruthy();
+    expect(reader.read([line])).toMatchObject({ message: `EHT = 5 kV${brk}; Fil I = 2.3 A` });
+  });
+});

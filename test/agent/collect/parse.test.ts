@@ -132,24 +132,60 @@ describe('the em profile', () => {
 });
 
 describe('a labels rule', () => {
-  // Messages of labels, values, blanks, separators (one or two characters) and stray `=`.
-  const token = fc.constantFrom('A', 'B C', 'x', ' ', '=', ';', '|;', '1', 'v', '2.5 h', '');
+  // Messages of labels, values, numbers, units, blanks of all kinds, separators (one or two
+  // characters, some that a number could run into) and stray `=`.
+  const token = fc.constantFrom(
+    'A',
+    'B C',
+    'N',
+    'x',
+    ' ',
+    '\t',
+    '\u00a0',
+    '\u2028',
+    '=',
+    ';',
+    '|;',
+    '1',
+    '-',
+    '+',
+    '.',
+    'e',
+    'E',
+    'v',
+    '2.5 h',
+    '.5',
+    '1e-3',
+    '7.',
+    '',
+    'mbar',
+  );
   const message = fc.array(token, { maxLength: 24 }).map((t) => t.join(''));
 
-  /** What the rule must find: the parts between separators, each split at its first `=`. */
-  function reference(text: string, separator: string): [name: string, value: string][] {
-    const names: Record<string, string> = { A: 'a', 'B C': 'bc' };
-    const found: [string, string][] = [];
+  /**
+   * What the rule must find: the parts between separators, each split at its first `=`; a
+   * number's value is the number alone, and the rest after blanks its unit.
+   */
+  function reference(text: string, separator: string): [string, unknown, string | undefined][] {
+    const names: Record<string, string> = { A: 'a', 'B C': 'bc', N: 'n' };
+    const found: [string, unknown, string | undefined][] = [];
     for (const part of text.split(separator)) {
       const eq = part.indexOf('=');
       if (eq < 0) continue;
       const name = names[part.slice(0, eq).trim()];
-      if (name) found.push([name, part.slice(eq + 1).trim()]);
+      const value = part.slice(eq + 1).trim();
+      if (name !== 'n') {
+        if (name) found.push([name, value, undefined]);
+        continue;
+      }
+      const m = /^([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*)$/s.exec(value);
+      // A value that is no number is no item (the parse counts it as a problem).
+      if (m) found.push(['n', Number(m[1]), m[2] || undefined]);
     }
     return found;
   }
 
-  it.each([';', '|;', '=;'])(
+  it.each([';', '|;', '=;', '1', 'e', '.'])(
     'reads label = value parts between separators %j',
     async (separator) => {
       const em = (await loadProfile('em')).sources.find((s) => s.id === 'em-server')!;
@@ -157,6 +193,7 @@ describe('a labels rule', () => {
         ...em,
         drop: [],
         errorCode: undefined,
+        units: {},
         rules: [
           {
             type: 'labels',
@@ -164,6 +201,7 @@ describe('a labels rule', () => {
             labels: {
               A: { name: 'a', kind: 'event', valueType: 'string' },
               'B C': { name: 'bc', kind: 'event', valueType: 'string' },
+              N: { name: 'n', kind: 'metric', valueType: 'number' },
             },
           },
         ],
@@ -173,9 +211,12 @@ describe('a labels rule', () => {
           const line = `2025-05-11 08:00:04.236 | INFO  | System   | ${text}`;
           const { items } = parser.parse(entry(line), 'EM Server.log');
           // The entry's message is trimmed before the rules see it.
-          expect(items.map((i) => [i.name, i.value])).toEqual(reference(text.trim(), separator));
+          expect(items.map((i) => [i.name, i.value, i.unit])).toEqual(
+            reference(text.trim(), separator),
+          );
         }),
-        { numRuns: 2000 },
+        // Numbers that run on into a separator of digits, `e` or `.`.
+        { numRuns: 3000, examples: [['N = 7e1 h ; A = x'], ['N = 5e3 ; N=2'], ['N = 7.5 mbar']] },
       );
     },
   );
