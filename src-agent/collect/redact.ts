@@ -2,11 +2,14 @@
 // the instrument PC, whatever the log line says.
 
 // A Windows drive or UNC path runs until a quote, a `: ` / `, ` pause, or the end of the text.
+// Windows takes `/` for `\` too, and programs that normalise paths write it so.
 // `(?<!\s)`: a run of blanks is tried for a following `(` once, at its start, not again at
 // every blank in it (quadratic on a long run).
 const WINDOWS_PATH =
-  /(?:\b[A-Za-z]:\\|\\\\[^\\\s]+\\)(?:[^"'<>|:\r\n]|:(?!\s|$))*?(?=["'<>|\r\n]|[:,;]\s|[:,;]?$|(?<!\s)\s+\(|$)/g;
-const POSIX_HOME = /(?:\/home|\/Users)\/[^\s"'<>|]+/g;
+  /(?:\b[A-Za-z]:[\\/]|\\\\[^\\\s]+\\)(?:[^"'<>|:\r\n]|:(?!\s|$))*?(?=["'<>|\r\n]|[:,;]\s|[:,;]?$|(?<!\s)\s+\(|$)/g;
+// A profile folder named without its drive (`%HOMEPATH%` is `\Users\<name>`), any case.
+const USERS_SEGMENT = /\\users\\[^\\\s"'<>|]+/gi;
+const POSIX_HOME = /(?:\/home|\/Users)\/[^\s"'<>|]+/gi;
 const USER_ATTR = /\b(?:user(?:name)?|login|account)\s*[=:]\s*("[^"]*"|'[^']*'|\S+)/gi;
 
 // Every pattern above needs one of these characters: most values ("Ready", "Beam On") have
@@ -17,6 +20,7 @@ export function redactMessage(text: string): string {
   if (!MAY_REDACT.test(text)) return text;
   return text
     .replace(WINDOWS_PATH, '<path>')
+    .replace(USERS_SEGMENT, '<path>')
     .replace(POSIX_HOME, '<path>')
     .replace(
       USER_ATTR,
