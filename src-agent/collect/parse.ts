@@ -103,6 +103,9 @@ export function compileSource(source: ProfileSource): SourceParser {
         return { items, problems, ts: null };
       }
       ts = toLocalIso(epochMs);
+      // A dropped entry (a saved image, an experiment) is no item at any level: its message
+      // names what the lab works on.
+      if (dropped(parsed.message)) return { items, problems, ts };
       fileAttr = source.fileAttr ? { file } : undefined;
       const level = parsed.level.toUpperCase();
       const isError = errors.has(level);
@@ -123,7 +126,7 @@ export function compileSource(source: ProfileSource): SourceParser {
           ),
         );
       }
-      if (!dropped(parsed.message)) for (const rule of rules) rule(parsed, emit);
+      for (const rule of rules) rule(parsed, emit);
       return { items, problems, ts };
     },
   };

@@ -87,6 +87,16 @@ describe('the em profile', () => {
       'EM Server.log',
     );
     expect(image.items).toEqual([]);
+    // Not as an error or a warning either: the entry names what the lab works on.
+    for (const level of ['WARN ', 'ERROR']) {
+      const flagged = emServer.parse(
+        entry(
+          `2025-05-11 08:02:54.106 | ${level} | Imaging  | Image saved to \\\\nas\\cells_54.tif (2031)`,
+        ),
+        'EM Server.log',
+      );
+      expect(flagged).toMatchObject({ items: [], problems: [] });
+    }
     const logon = emServer.parse(
       entry('2025-05-11 08:01:05.700 | INFO  | Session  | EMSERVER_USER_LOGGED_ON user=schmidt_k'),
       'EM Server.log',
