@@ -1,6 +1,7 @@
 // Xradia installs each software version in its own folder; the sources follow the
-// newest one, and a version installed later is picked up on the next scan.
-import { readdir } from 'node:fs/promises';
+// newest one that has its log folder, and a version installed later is picked up on the
+// next scan.
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 export const VERSION_PLACEHOLDER = '<version>';
@@ -30,11 +31,22 @@ export async function resolveFolder(template: string): Promise<ResolvedFolder> {
   const versions = entries
     .filter((e) => e.isDirectory() && /^\d+(\.\d+)*$/.test(e.name))
     .map((e) => e.name)
-    .sort(compareVersions);
-  const newest = versions.at(-1);
-  if (!newest) throw new FolderError(`no version folder in ${base}`);
-  return { folder: path.join(base, newest, rest), base };
+    .sort((a, b) => compareVersions(b, a));
+  if (versions.length === 0) throw new FolderError(`no version folder in ${base}`);
+  // A version installed but not yet run has no log folder, while the version before it
+  // goes on writing its own: the newest version with a log folder is the one followed.
+  for (const version of versions) {
+    const folder = path.join(base, version, rest);
+    if (await isFolder(folder)) return { folder, base };
+  }
+  return { folder: path.join(base, versions[0]!, rest), base };
 }
+
+const isFolder = (folder: string) =>
+  stat(folder).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
 
 export function compareVersions(a: string, b: string): number {
   const pa = a.split('.').map(Number);

@@ -27,6 +27,23 @@ describe('resolveFolder', () => {
     );
   });
 
+  it('stays with the version that writes logs until a newer one has its log folder', async () => {
+    await mkdir(path.join(dir, '11.1', 'logs'), { recursive: true });
+    // Installed, not yet run: no log folder of its own.
+    await mkdir(path.join(dir, '12.0'));
+    const template = path.join(dir, '<version>', 'logs');
+    expect((await resolveFolder(template)).folder).toBe(path.join(dir, '11.1', 'logs'));
+    await mkdir(path.join(dir, '12.0', 'logs'));
+    expect((await resolveFolder(template)).folder).toBe(path.join(dir, '12.0', 'logs'));
+  });
+
+  it('names the newest version folder when none has its log folder', async () => {
+    for (const v of ['11.1', '12.0']) await mkdir(path.join(dir, v));
+    expect((await resolveFolder(path.join(dir, '<version>', 'logs'))).folder).toBe(
+      path.join(dir, '12.0', 'logs'),
+    );
+  });
+
   it('says so when there is no version folder', async () => {
     await expect(resolveFolder(path.join(dir, '<version>', 'logs'))).rejects.toThrow(
       /no version folder/,
