@@ -11,6 +11,7 @@ import { parseTimestamp, toLocalIso } from './timestamp.ts';
 export const MAX_ENTRY_CHARS = 1024 * 1024;
 
 const NO_PROBLEMS: string[] = [];
+const [OTHER, WARNING, ERROR] = [0, 1, 2];
 
 export interface ParseOutcome {
   items: NewItem[];
@@ -53,6 +54,7 @@ export function compileSource(source: ProfileSource): SourceParser {
   const errors = new Set(source.levels.error.map((l) => l.toUpperCase()));
   const warnings = new Set(source.levels.warning.map((l) => l.toUpperCase()));
   const rules = source.rules.map(compileRule);
+  const units = new Map(Object.entries(source.units));
 
   // One entry's output, reused: the emitter is made once, not as a closure per entry.
   let items: NewItem[] = [];
@@ -65,6 +67,8 @@ export function compileSource(source: ProfileSource): SourceParser {
     problems.push(text);
   };
   let fileAttr: { file: string } | undefined;
+  let lastLevel: string | undefined;
+  let levelClass = OTHER;
   const emit: Emit = (target, raw, unitText) => {
     const last = target.kind === 'state' ? states?.get(target.name) : undefined;
     if (last && last.target === target && last.raw === raw) return;
@@ -73,10 +77,7 @@ export function compileSource(source: ProfileSource): SourceParser {
       problem(`${target.name}: "${raw.slice(0, 40)}" is not a number`);
       return;
     }
-    // Own keys only: a unit written "constructor" must not find Object.prototype's.
-    const mapped = unitText && Object.hasOwn(source.units, unitText);
-    const unit =
-      target.unit ?? (unitText ? (mapped ? source.units[unitText] : unitText) : undefined);
+    const unit = target.unit ?? (unitText ? (units.get(unitText) ?? unitText) : undefined);
     items.push(fitToWire(makeItem(ts, source.id, target.name, target.kind, value, unit, fileAttr)));
     if (target.kind === 'state') states?.set(target.name, { target, raw });
   };
@@ -107,9 +108,14 @@ export function compileSource(source: ProfileSource): SourceParser {
       // names what the lab works on.
       if (dropped(parsed.message)) return { items, problems, ts };
       fileAttr = source.fileAttr ? { file } : undefined;
-      const level = parsed.level.toUpperCase();
-      const isError = errors.has(level);
-      if (isError || warnings.has(level)) {
+      // Entry after entry has the same level: it is classified once per change.
+      if (parsed.level !== lastLevel) {
+        lastLevel = parsed.level;
+        const upper = lastLevel.toUpperCase();
+        levelClass = errors.has(upper) ? ERROR : warnings.has(upper) ? WARNING : OTHER;
+      }
+      const isError = levelClass === ERROR;
+      if (levelClass !== OTHER) {
         const code = isError ? errorCode?.exec(parsed.message)?.groups?.code : undefined;
         const exception = isError && parsed.exception ? redactMessage(parsed.exception) : undefined;
         items.push(

@@ -44,6 +44,24 @@ describe('the em profile', () => {
     ]);
   });
 
+  it('keeps a unit the profile does not rename, whatever its name', () => {
+    const { items } = emServer.parse(
+      entry('2025-05-11 08:02:44.263 | INFO  | System   | Supply 24V = 24.08 constructor'),
+      'EM Server.log',
+    );
+    expect(items.map((i) => i.unit)).toEqual(['constructor']);
+  });
+
+  it('tells each entry its level, whatever the entry before it had', () => {
+    const kinds = ['ERROR', 'INFO ', 'WARN ', 'WARN ', 'ERROR', 'DEBUG', 'ERROR'].map((level) =>
+      emServer
+        .parse(entry(`2025-05-11 08:06:27.120 | ${level} | Vacuum   | Gauge IGP1`), 'x')
+        .items.map((i) => i.name)
+        .join(),
+    );
+    expect(kinds).toEqual(['error', '', 'warning', 'warning', 'error', '', 'error']);
+  });
+
   it('makes ERROR entries error items from their first line, with the code and no path', () => {
     const { items } = emServer.parse(
       entry(
