@@ -11,6 +11,11 @@ const WINDOWS_PATH =
 const USERS_SEGMENT = /\\users\\[^\\\s"'<>|]+/gi;
 const POSIX_HOME = /(?:\/home|\/Users)\/[^\s"'<>|]+/gi;
 const USER_ATTR = /\b(?:user(?:name)?|login|account)\s*[=:]\s*("[^"]*"|'[^']*'|\S+)/gi;
+// A Windows account as `DOMAIN\name` standing alone (not a path: nothing before it, no
+// further segment after it). NetBIOS domains are written in capitals; registry roots
+// (HKLM\SOFTWARE) look the same and are no accounts.
+const DOMAIN_ACCOUNT =
+  /(?<![\w\\:./-])(?!HK(?:LM|CU|CR|CC|U)\\|HKEY_)([A-Z][A-Z0-9-]{1,14})\\[A-Za-z0-9](?:[\w.$-]*[\w$-])?(?![\w\\$-])/g;
 
 // Every pattern above needs one of these characters: most values ("Ready", "Beam On") have
 // none and skip the three replacements.
@@ -22,6 +27,7 @@ export function redactMessage(text: string): string {
     .replace(WINDOWS_PATH, '<path>')
     .replace(USERS_SEGMENT, '<path>')
     .replace(POSIX_HOME, '<path>')
+    .replace(DOMAIN_ACCOUNT, '$1\\<user>')
     .replace(
       USER_ATTR,
       (match, value: string) => match.slice(0, match.length - value.length) + '<user>',

@@ -42,6 +42,7 @@ describe('redactMessage', () => {
       (n: string) => `user=${n}`,
       (n: string) => `username="${n}"`,
       (n: string) => `Login: ${n}`,
+      (n: string) => `LAB\\${n}`,
     ];
     fc.assert(
       fc.property(name, around, around, fc.nat(places.length - 1), (n, before, after, i) => {
@@ -49,6 +50,21 @@ describe('redactMessage', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+
+  it('drops the account of a DOMAIN\\name, not registry keys or paths', () => {
+    expect(redactMessage("User 'CORP\\m.tanaka' logged on.")).toBe(
+      "User 'CORP\\<user>' logged on.",
+    );
+    expect(redactMessage('Logon by LAB\\jdoe')).toBe('Logon by LAB\\<user>');
+    for (const text of [
+      'cannot open HKLM\\SOFTWARE',
+      'cannot open HKEY_LOCAL_MACHINE\\SOFTWARE\\Carl Zeiss',
+      'folder SmartSEM\\Log missing',
+      'see ZEN\\Data\\x',
+    ]) {
+      expect(redactMessage(text)).toBe(text);
+    }
   });
 
   it('drops user names given as attributes', () => {
