@@ -20,7 +20,9 @@ export interface SourceStatus {
   folder: string;
   files: number;
   lastEventAt: string | null;
+  /** Problems met so far; a lasting one (a missing folder) counts once. */
   errors: number;
+  /** The latest problem; a missing folder's is cleared once the folder is back. */
   lastError: CodedError | null;
 }
 

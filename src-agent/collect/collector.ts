@@ -30,6 +30,7 @@ import {
  * hold it open and add its last lines after the rename.
  */
 export const ROTATED_GRACE_MS = 10_000;
+const FOLDER_UNREADABLE = 'folder_unreadable';
 
 export interface BackfillLimits {
   maxAgeDays: number;
@@ -224,11 +225,14 @@ export class Collector {
       source.base = base;
       this.follow(source, folder);
       names = (await readdir(folder)).filter(source.matches).sort(naturalOrder);
+      // The folder is there again: the status no longer shows it missing (errors still count
+      // that it was).
+      if (source.lastError?.code === FOLDER_UNREADABLE) source.lastError = null;
     } catch (err) {
       const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       this.fail(
         source,
-        'folder_unreadable',
+        FOLDER_UNREADABLE,
         `cannot read ${source.folder ?? source.spec.folder}: ${reason}`,
       );
       return;

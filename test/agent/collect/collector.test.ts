@@ -100,6 +100,22 @@ function random(seed: number): () => number {
   };
 }
 
+describe('a source folder that is missing at first', () => {
+  it('shows the problem until the folder is there, and counts that it was', async () => {
+    const later = path.join(dir, 'later');
+    await start('em', { 'em-server': { folder: later }, 'smartsem-logs': { enabled: false } });
+    await until('the error', async () => (status('em-server').errors > 0 ? true : undefined));
+    expect(status('em-server').lastError).toMatchObject({ code: 'folder_unreadable' });
+    await mkdir(later);
+    await writeFile(
+      path.join(later, 'EM Server.log'),
+      '2025-05-11 08:02:44.263 | INFO  | System   | Operating Hours = 17035.3 Hours\r\n',
+    );
+    await until('the item', atLeast(1));
+    expect(status('em-server')).toMatchObject({ errors: 1, lastError: null, files: 1 });
+  });
+});
+
 describe('the collector on hostile log files', () => {
   const EM_ONLY = { 'smartsem-logs': { enabled: false } };
   // An entry's start, then 10 MB without a line end: more than two reads of the tail.
