@@ -15,6 +15,11 @@ export interface CodedError {
   message: string;
 }
 
+/** A source's problem and when it was met: the latest may be long past. */
+export interface SourceProblem extends CodedError {
+  at: string;
+}
+
 export interface SourceStatus {
   id: string;
   folder: string;
@@ -23,7 +28,7 @@ export interface SourceStatus {
   /** Problems met so far; a lasting one (a missing folder) counts once. */
   errors: number;
   /** The latest problem; a missing folder's is cleared once the folder is back. */
-  lastError: CodedError | null;
+  lastError: SourceProblem | null;
 }
 
 export interface StatusSnapshot {

@@ -7,6 +7,7 @@ import type { StatusSnapshot } from '../src-agent/status.ts';
 export type {
   CodedError,
   ConnectionState,
+  SourceProblem,
   SourceStatus,
   StatusSnapshot,
 } from '../src-agent/status.ts';

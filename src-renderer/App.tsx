@@ -1,4 +1,4 @@
-import type { ConnectionState, SourceStatus } from '../src-main/ipc-contract.ts';
+import type { ConnectionState, SourceProblem, SourceStatus } from '../src-main/ipc-contract.ts';
 import { useStatusStore } from './store.ts';
 
 const STATE_LABELS: Record<ConnectionState, string> = {
@@ -14,6 +14,11 @@ function when(iso: string | null): string {
   return iso === null ? '—' : new Date(iso).toLocaleString();
 }
 
+/** The latest problem and when it was met: it may be long past. */
+function problem(error: SourceProblem | null): string | undefined {
+  return error === null ? undefined : `${error.message} (${when(error.at)})`;
+}
+
 function SourceRow({ source }: { source: SourceStatus }) {
   return (
     <tr>
@@ -21,7 +26,7 @@ function SourceRow({ source }: { source: SourceStatus }) {
       <td className="folder">{source.folder}</td>
       <td className="number">{source.files}</td>
       <td>{when(source.lastEventAt)}</td>
-      <td className="number" title={source.lastError?.message}>
+      <td className="number" title={problem(source.lastError)}>
         {source.errors}
       </td>
     </tr>

@@ -9,7 +9,7 @@ import type { Logger } from '../log.ts';
 import type { FileCursor, Outbox } from '../outbox/outbox.ts';
 import { StorageError } from '../outbox/storage-error.ts';
 import type { ProfileSource } from '../profiles/schema.ts';
-import type { CodedError, SourceStatus } from '../status.ts';
+import type { CodedError, SourceProblem, SourceStatus } from '../status.ts';
 import type { ItemBatch } from '../outbox/batch.ts';
 import { compileSources, readProblems, type ParsedBatch, type SourceParsers } from './parse-job.ts';
 import { localParser, ParsePool, type EntryParser } from './parse-pool.ts';
@@ -91,7 +91,7 @@ interface SourceState {
   files: number;
   lastEventAt: string | null;
   errors: number;
-  lastError: CodedError | null;
+  lastError: SourceProblem | null;
   watcher: FSWatcher | null;
 }
 
@@ -616,7 +616,7 @@ export class Collector {
     // A lasting condition (a missing folder) is one problem, not one per scan.
     if (source.lastError?.message === message) return;
     source.errors++;
-    source.lastError = { code, message };
+    source.lastError = { code, message, at: new Date(this.now()).toISOString() };
     this.log.warn({ source: source.spec.id, code }, message);
   }
 }

@@ -49,7 +49,11 @@ function snapshot(changes: {
         files: 0,
         lastEventAt: null,
         errors: 1,
-        lastError: { code: 'not_found', message: 'folder not found' },
+        lastError: {
+          code: 'not_found',
+          message: 'folder not found',
+          at: '2025-03-01T08:04:00.000Z',
+        },
       },
     ],
     storage: { ok: true, lastError: null },
@@ -117,6 +121,14 @@ describe('the status view', () => {
     ]);
     expect(rows[1]?.[3]).toBe('—');
     expect(rows[1]?.[4]).toBe('1');
+    // The error count tells the latest problem and when it was met.
+    const errors = container.querySelectorAll('tbody tr')[1]?.children[4];
+    expect(errors?.getAttribute('title')).toBe(
+      `folder not found (${new Date('2025-03-01T08:04:00.000Z').toLocaleString()})`,
+    );
+    expect(container.querySelectorAll('tbody tr')[0]?.children[4]?.hasAttribute('title')).toBe(
+      false,
+    );
   });
 
   it('follows the pushed status', async () => {

@@ -103,9 +103,14 @@ function random(seed: number): () => number {
 describe('a source folder that is missing at first', () => {
   it('shows the problem until the folder is there, and counts that it was', async () => {
     const later = path.join(dir, 'later');
+    const before = Date.now();
     await start('em', { 'em-server': { folder: later }, 'smartsem-logs': { enabled: false } });
     await until('the error', async () => (status('em-server').errors > 0 ? true : undefined));
-    expect(status('em-server').lastError).toMatchObject({ code: 'folder_unreadable' });
+    const { lastError } = status('em-server');
+    expect(lastError?.code).toBe('folder_unreadable');
+    // When it was met: the time of the scan that met it.
+    expect(Date.parse(lastError!.at)).toBeGreaterThanOrEqual(before);
+    expect(Date.parse(lastError!.at)).toBeLessThanOrEqual(Date.now());
     await mkdir(later);
     await writeFile(
       path.join(later, 'EM Server.log'),
@@ -415,6 +420,7 @@ describe('the collector with parse workers', () => {
     expect(source.lastError).toEqual({
       code: 'read_failed',
       message: expect.stringContaining('the parse worker failed: the worker is broken'),
+      at: expect.any(String),
     });
   });
 });
