@@ -27,9 +27,11 @@ export async function loadProfile(kind: DeviceKind, dir = BUILTIN_PROFILES_DIR):
   }
   const parsed = profileSchema.safeParse(raw);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue ? formatPath(issue.path, raw) : '';
-    throw new ProfileError(`profile ${file}: ${where}: ${issue?.message ?? 'invalid'}`);
+    // Every problem, a line each: an administrator fixes them in one go, not one per start.
+    const lines = parsed.error.issues.map(
+      (issue) => `profile ${file}: ${formatPath(issue.path, raw)}: ${issue.message}`,
+    );
+    throw new ProfileError(lines.join('\n'));
   }
   if (parsed.data.kind !== kind) {
     throw new ProfileError(`profile ${file}: kind is "${parsed.data.kind}", expected "${kind}"`);

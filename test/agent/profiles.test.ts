@@ -47,6 +47,19 @@ describe('profiles', () => {
     ).rejects.toThrow(/xrm\.json: sources\[xray-source\]\.rules\[0\]\.labels\.kV\.kind/);
   });
 
+  it('names every problem of a profile, a line each', async () => {
+    const error = await withEdited('em', (p) => {
+      p.sources[0].rules[1].match = '([unclosed';
+      p.sources[1].rules[0].labels['GIS Reservoir Temperature'].kind = 'gauge';
+    }).catch((err: Error) => err);
+    expect(String(error).split('\n')).toEqual([
+      expect.stringMatching(/em\.json: sources\[em-server\]\.rules\[1\]\.match: /),
+      expect.stringMatching(
+        /em\.json: sources\[smartsem-logs\]\.rules\[0\]\.labels\.GIS Reservoir Temperature\.kind: /,
+      ),
+    ]);
+  });
+
   it('refuses unknown keys, so a typo does not silently do nothing', async () => {
     await expect(
       withEdited('lm', (p) => {
