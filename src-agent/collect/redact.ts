@@ -18,7 +18,7 @@ const DOMAIN_ACCOUNT =
   /(?<![\w\\:./-])(?!HK(?:LM|CU|CR|CC|U)\\|HKEY_)([A-Z][A-Z0-9-]{1,14})\\[A-Za-z0-9](?:[\w.$-]*[\w$-])?(?![\w\\$-])/g;
 
 // Every pattern above needs one of these characters: most values ("Ready", "Beam On") have
-// none and skip the three replacements.
+// none and skip the replacements.
 const MAY_REDACT = /[\\/:=]/;
 
 export function redactMessage(text: string): string {
