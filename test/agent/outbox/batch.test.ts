@@ -6,7 +6,13 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { fromRow, serializeItems, type StoredRow } from '../../../src-agent/outbox/batch.ts';
+import {
+  fromRow,
+  rowJson,
+  serializeItems,
+  toRow,
+  type StoredRow,
+} from '../../../src-agent/outbox/batch.ts';
 import { Outbox } from '../../../src-agent/outbox/outbox.ts';
 import { SqliteDb } from '../../../src-agent/outbox/sqlite.ts';
 import type { NewItem } from '../../../src-agent/transport/codec.ts';
@@ -68,6 +74,61 @@ describe('serializeItems', () => {
         expect(batch.lastStates.length).toBe(batch.firstStates.length);
       }),
     );
+  });
+});
+
+describe('rowJson', () => {
+  // Few names and units, so that one name meets other kinds and units in turn; any text, so
+  // that the strings a template holds need JSON's escapes.
+  const text = fc.oneof(
+    fc.constantFrom('em-server', 'vacuum.gun', 'mbar', 'a"b', 'c\\d', '\u0001', '\ud800', 'é'),
+    fc.string({ unit: 'binary', maxLength: 6 }),
+  );
+  const anyItem = fc.record(
+    {
+      ts: fc.oneof(
+        fc.constantFrom('2025-05-11T08:00:04.236+02:00', '2025-05-11T08:00:04.236Z'),
+        text,
+      ),
+      source: text,
+      name: text,
+      kind: fc.constantFrom('metric', 'state', 'event', 'error'),
+      value: fc.oneof(
+        fc.double(),
+        fc.integer(),
+        fc.constantFrom(-0, 2.5e-9, 1e21, 1e-7, NaN, Infinity, -Infinity),
+        fc.string({ maxLength: 4 }),
+        fc.constant(null),
+      ),
+      unit: text,
+      attrs: fc.dictionary(text, fc.oneof(text, fc.double())),
+    },
+    { requiredKeys: ['ts', 'source', 'name', 'kind', 'value'] },
+  ) as fc.Arbitrary<NewItem>;
+
+  it('writes what JSON.stringify writes, item after item', () => {
+    fc.assert(
+      fc.property(fc.array(anyItem, { maxLength: 20 }), (items) => {
+        for (const item of items) expect(rowJson(item)).toBe(JSON.stringify(toRow(item)));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('stays exact past the number of templates it keeps', () => {
+    const item = (i: number): NewItem => ({
+      ts: '2025-05-11T08:00:04.236+02:00',
+      source: `s${i % 3}`,
+      name: `n${i}`,
+      kind: 'metric',
+      value: i / 7,
+      unit: i % 2 ? 'V' : undefined,
+    });
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 3000; i++) {
+        expect(rowJson(item(i))).toBe(JSON.stringify(toRow(item(i))));
+      }
+    }
   });
 });
 
