@@ -12,7 +12,7 @@ import type { ProfileSource } from '../profiles/schema.ts';
 import type { CodedError, SourceProblem, SourceStatus } from '../status.ts';
 import type { ItemBatch } from '../outbox/batch.ts';
 import { compileSources, readProblems, type ParsedBatch, type SourceParsers } from './parse-job.ts';
-import { localParser, ParsePool, type EntryParser } from './parse-pool.ts';
+import { localParser, ParsePool, ParseWorkerFailure, type EntryParser } from './parse-pool.ts';
 import { ReadQueue } from './read-queue.ts';
 import { resolveFolder } from './folders.ts';
 import { fileMatcher } from './sources.ts';
@@ -31,6 +31,7 @@ import {
  */
 export const ROTATED_GRACE_MS = 10_000;
 const FOLDER_UNREADABLE = 'folder_unreadable';
+const READ_FAILED = 'read_failed';
 
 export interface BackfillLimits {
   maxAgeDays: number;
@@ -92,6 +93,8 @@ interface SourceState {
   lastEventAt: string | null;
   errors: number;
   lastError: SourceProblem | null;
+  /** The file whose failed read `lastError` reports, if it does. */
+  failedFile: string | null;
   watcher: FSWatcher | null;
 }
 
@@ -136,6 +139,7 @@ export class Collector {
       lastEventAt: null,
       errors: 0,
       lastError: null,
+      failedFile: null,
       watcher: null,
     }));
   }
@@ -248,9 +252,16 @@ export class Collector {
       if (this.stopped) return;
       try {
         await this.tailFile(source, name);
+        // The file reads again: the status no longer shows it failing (errors still count it).
+        if (source.lastError?.code === READ_FAILED && source.failedFile === name) {
+          source.lastError = null;
+        }
       } catch (err) {
         if (err instanceof StorageError) return this.storageFailed(err);
-        this.fail(source, 'read_failed', `${name}: ${(err as Error).message}`);
+        // A worker that failed is no fault of the file: parsing goes on here for good.
+        const code = err instanceof ParseWorkerFailure ? 'parse_worker_failed' : READ_FAILED;
+        this.fail(source, code, `${name}: ${(err as Error).message}`);
+        source.failedFile = name;
       }
     }
     try {

@@ -21,6 +21,9 @@ export interface WorkerRequest {
 export type WorkerReply =
   { id: number; parsed: ParsedBatch } | { id: number; error: { message: string } };
 
+/** A worker that cannot parse any more: not the fault of the read it was given. */
+export class ParseWorkerFailure extends Error {}
+
 export function localParser(parsers: SourceParsers): EntryParser {
   return {
     parse: (job) => {
@@ -91,10 +94,10 @@ class ParseWorker {
       else waiter.reject(new Error(reply.error.message));
     });
     this.worker.on('error', (err) =>
-      this.fail(new Error(`the parse worker failed: ${err.message}`)),
+      this.fail(new ParseWorkerFailure(`the parse worker failed: ${err.message}`)),
     );
     this.worker.on('exit', (code) =>
-      this.fail(new Error(`the parse worker exited with code ${code}`)),
+      this.fail(new ParseWorkerFailure(`the parse worker exited with code ${code}`)),
     );
   }
 
@@ -112,7 +115,7 @@ class ParseWorker {
   }
 
   async close(cause: Error | null): Promise<void> {
-    this.fail(cause ?? new Error('the parse worker was closed'));
+    this.fail(cause ?? new ParseWorkerFailure('the parse worker was closed'));
     await this.worker.terminate();
   }
 

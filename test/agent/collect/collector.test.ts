@@ -1,7 +1,7 @@
 // Hostile files in a real log folder: a 10 MB line, a binary file, invalid UTF-16. The
 // collector must neither crash nor hang, must count each problem in its status, and the
 // good lines beside them must still reach the outbox as items the server accepts.
-import { appendFile, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import iconv from 'iconv-lite';
@@ -118,6 +118,27 @@ describe('a source folder that is missing at first', () => {
     );
     await until('the item', atLeast(1));
     expect(status('em-server')).toMatchObject({ errors: 1, lastError: null, files: 1 });
+  });
+});
+
+describe('a log file that cannot be read for a while', () => {
+  it('shows the failure until the file reads again, and counts that it did', async () => {
+    const file = path.join(logs, 'EM Server.log');
+    // A link to itself: opening it fails (ELOOP), whoever the tests run as.
+    await symlink('EM Server.log', file);
+    await start('em', { 'em-server': { folder: logs }, 'smartsem-logs': { enabled: false } });
+    await until('the error', async () => (status('em-server').errors > 0 ? true : undefined));
+    expect(status('em-server').lastError).toMatchObject({
+      code: 'read_failed',
+      message: expect.stringMatching(/^EM Server\.log: .*ELOOP/),
+    });
+    await rm(file);
+    await writeFile(
+      file,
+      '2025-05-11 08:02:44.263 | INFO  | System   | Operating Hours = 17035.3 Hours\r\n',
+    );
+    await until('the item', atLeast(1));
+    expect(status('em-server')).toMatchObject({ errors: 1, lastError: null });
   });
 });
 
@@ -417,8 +438,9 @@ describe('the collector with parse workers', () => {
     const { items: got, source } = await collect(pathToFileURL(broken));
     expect(got.length).toBe(lines);
     expect(new Set(got.map((i) => i.value)).size).toBe(1);
+    // Not the file's fault, and lasting: the status keeps it after the file has been read.
     expect(source.lastError).toEqual({
-      code: 'read_failed',
+      code: 'parse_worker_failed',
       message: expect.stringContaining('the parse worker failed: the worker is broken'),
       at: expect.any(String),
     });
