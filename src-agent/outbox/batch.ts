@@ -81,9 +81,10 @@ export function serializeItems(items: readonly NewItem[]): ItemBatch {
   let count = 0;
   const endRun = () => {
     if (run.length === 0) return;
-    let text = rowJson(run[0]!);
-    for (let i = 1; i < run.length; i++) text += `,${rowJson(run[i]!)}`;
-    runs.push(text);
+    // Joined, not appended: a chain of appends is copied flat once more when it is posted.
+    const texts = new Array<string>(run.length);
+    for (let i = 0; i < run.length; i++) texts[i] = rowJson(run[i]!);
+    runs.push(texts.join(','));
     runCounts.push(run.length);
     run = [];
   };
