@@ -6,7 +6,8 @@
 //                           [--runs 1] [--cpu-prof] [--node-args="--max-semi-space-size=32 ..."]
 //
 // --runs N starts the agent N times on each file and shows the run of median wall time: on
-// a machine whose speed varies, single runs differ by a fifth.
+// a machine whose speed varies, single runs differ by a fifth. Around each run a fixed piece of
+// work on every core (ingest/machine.ts) shows how fast the machine was meanwhile.
 //
 // Both logs are 200 MB by default, the size the issue sets for the EM log: a backfill that
 // large is where the rate matters, and the agent's start-up (about 0.4 s to the first item,
@@ -48,6 +49,7 @@ import {
   generateZenLog,
   type GeneratedLog,
 } from './ingest/generate.ts';
+import { machineReferenceMs } from './ingest/machine.ts';
 import { builtSourceMaps, summariseProfiles, type ThreadProfile } from './ingest/profile.ts';
 import { COUNT_SQL, itemsAfter, PROGRESS_SQL } from './outbox-rows.ts';
 
@@ -88,7 +90,8 @@ interface Baseline {
   lines: number;
 }
 
-interface IngestFigures {
+/** One agent run's figures. */
+interface RunFigures {
   wallSec: number;
   /** From spawn to the first committed item: start-up, not throughput. */
   firstItemSec: number | null;
@@ -102,8 +105,16 @@ interface IngestFigures {
   /** Items per second of the agent's own CPU time: what a busy machine does not skew. */
   itemsPerCpuSec: number | null;
   exitCode: number | null;
+}
+
+/** The median run of an ingest's runs, with what the others measured. */
+interface IngestFigures extends RunFigures {
+  /** The machine reference (machine.ts) around this run: the mean of before and after. */
+  machineMs: number;
   /** Wall time of every run, in the order run (this one is their median). */
   runsWallSec: number[];
+  /** The machine reference around every run, in the order run. */
+  runsMachineMs: number[];
 }
 
 interface LatencyFigures {
@@ -211,15 +222,22 @@ async function runBench(options: Options, tmp: string): Promise<number> {
       return { skipped: plan };
     }
     return attempt(async () => {
-      const runs: IngestFigures[] = [];
+      const runs: (RunFigures & { machineMs: number })[] = [];
       for (let i = 1; i <= options.runs; i++) {
         progress(`agent ingest: ${LOG_NAMES[key]}, run ${i} of ${options.runs}`);
         const dir = path.join(tmp, `run-${key}-${i}`);
-        runs.push(await measureIngest({ ...plan, dir, launch: { nodeArgs: options.nodeArgs } }));
+        const before = await machineReferenceMs();
+        const run = await measureIngest({ ...plan, dir, launch: { nodeArgs: options.nodeArgs } });
+        const machineMs = round((before + (await machineReferenceMs())) / 2, 0);
+        runs.push({ ...run, machineMs });
         rmSync(dir, { recursive: true, force: true });
       }
       const median = [...runs].sort((a, b) => a.wallSec - b.wallSec)[(runs.length - 1) >> 1]!;
-      return { ...median, runsWallSec: runs.map((r) => r.wallSec) };
+      return {
+        ...median,
+        runsWallSec: runs.map((r) => r.wallSec),
+        runsMachineMs: runs.map((r) => r.machineMs),
+      };
     });
   };
   const emIngest = await ingest('em');
@@ -354,7 +372,7 @@ interface IngestRun extends IngestPlan {
  * Spawn to all committed: done when the file's cursor has reached its size (cursors and
  * items commit together) and the newest seq no longer moves.
  */
-async function measureIngest(run: IngestRun): Promise<IngestFigures> {
+async function measureIngest(run: IngestRun): Promise<RunFigures> {
   mkdirSync(run.dir, { recursive: true });
   const config = await writeAgentConfig({ dir: run.dir, kind: run.kind, sources: run.sources });
   const dbFile = path.join(run.dir, 'data', 'outbox.db');
@@ -412,7 +430,6 @@ async function measureIngest(run: IngestRun): Promise<IngestFigures> {
       cpuSec: proc ? round(proc.cpuSec, 1) : null,
       itemsPerCpuSec: proc && proc.cpuSec > 0 ? Math.round(items / proc.cpuSec) : null,
       exitCode,
-      runsWallSec: [round(wallSec, 2)],
     };
   } finally {
     await reader?.close();
@@ -654,6 +671,10 @@ function printReport(r: Results): void {
     if (f.runsWallSec.length > 1) {
       p(`    runs         ${f.runsWallSec.map((s) => fix(s, 2)).join(', ')} s (median shown)`);
     }
+    p(
+      `    machine      reference ${f.runsMachineMs.map((ms) => int(ms)).join(', ')} ms ` +
+        '(fixed work on every core around each run; lower is faster)',
+    );
     p(`    items        ${int(f.items)}${check}`);
     p(`    throughput   ${int(f.itemsPerSec)} items/s, ${fix(f.mbPerSec, 1)} MB/s`);
     p(
