@@ -27,7 +27,7 @@ export interface SourceStatus {
   lastEventAt: string | null;
   /** Problems met so far; a lasting one (a missing folder) counts once. */
   errors: number;
-  /** The latest problem; a missing folder's is cleared once the folder is back. */
+  /** The latest problem; a missing folder's or an unreadable file's is cleared once it reads. */
   lastError: SourceProblem | null;
 }
 

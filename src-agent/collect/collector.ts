@@ -30,8 +30,8 @@ import {
  * hold it open and add its last lines after the rename.
  */
 export const ROTATED_GRACE_MS = 10_000;
-const FOLDER_UNREADABLE = 'folder_unreadable';
-const READ_FAILED = 'read_failed';
+/** What a folder's problem is about (a file's is about its name): see SourceState.lastErrorOf. */
+const FOLDER = Symbol('folder');
 
 export interface BackfillLimits {
   maxAgeDays: number;
@@ -93,8 +93,12 @@ interface SourceState {
   lastEventAt: string | null;
   errors: number;
   lastError: SourceProblem | null;
-  /** The file whose failed read `lastError` reports, if it does. */
-  failedFile: string | null;
+  /**
+   * What `lastError` is about while it may pass: the folder, or a file that could not be
+   * read. Once that reads again, the status no longer shows it; null for a problem that is
+   * over once met (an entry that could not be parsed) or that lasts (a failed worker).
+   */
+  lastErrorOf: string | typeof FOLDER | null;
   watcher: FSWatcher | null;
 }
 
@@ -139,7 +143,7 @@ export class Collector {
       lastEventAt: null,
       errors: 0,
       lastError: null,
-      failedFile: null,
+      lastErrorOf: null,
       watcher: null,
     }));
   }
@@ -229,15 +233,14 @@ export class Collector {
       source.base = base;
       this.follow(source, folder);
       names = (await readdir(folder)).filter(source.matches).sort(naturalOrder);
-      // The folder is there again: the status no longer shows it missing (errors still count
-      // that it was).
-      if (source.lastError?.code === FOLDER_UNREADABLE) source.lastError = null;
+      this.readsAgain(source, FOLDER);
     } catch (err) {
       const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       this.fail(
         source,
-        FOLDER_UNREADABLE,
+        'folder_unreadable',
         `cannot read ${source.folder ?? source.spec.folder}: ${reason}`,
+        FOLDER,
       );
       return;
     }
@@ -252,16 +255,13 @@ export class Collector {
       if (this.stopped) return;
       try {
         await this.tailFile(source, name);
-        // The file reads again: the status no longer shows it failing (errors still count it).
-        if (source.lastError?.code === READ_FAILED && source.failedFile === name) {
-          source.lastError = null;
-        }
+        this.readsAgain(source, name);
       } catch (err) {
         if (err instanceof StorageError) return this.storageFailed(err);
-        // A worker that failed is no fault of the file: parsing goes on here for good.
-        const code = err instanceof ParseWorkerFailure ? 'parse_worker_failed' : READ_FAILED;
-        this.fail(source, code, `${name}: ${(err as Error).message}`);
-        source.failedFile = name;
+        const message = `${name}: ${(err as Error).message}`;
+        // A worker that failed is no fault of the file, and lasts: parsing goes on here.
+        if (err instanceof ParseWorkerFailure) this.fail(source, 'parse_worker_failed', message);
+        else this.fail(source, 'read_failed', message, name);
       }
     }
     try {
@@ -623,12 +623,25 @@ export class Collector {
     this.storageError = err;
   }
 
-  private fail(source: SourceState, code: string, message: string): void {
+  private fail(
+    source: SourceState,
+    code: string,
+    message: string,
+    about: SourceState['lastErrorOf'] = null,
+  ): void {
     // A lasting condition (a missing folder) is one problem, not one per scan.
     if (source.lastError?.message === message) return;
     source.errors++;
     source.lastError = { code, message, at: new Date(this.now()).toISOString() };
+    source.lastErrorOf = about;
     this.log.warn({ source: source.spec.id, code }, message);
+  }
+
+  /** `what` reads again: the status no longer shows its problem (errors still count it). */
+  private readsAgain(source: SourceState, what: string | typeof FOLDER): void {
+    if (source.lastErrorOf !== what) return;
+    source.lastError = null;
+    source.lastErrorOf = null;
   }
 }
 
