@@ -2,10 +2,9 @@
 // collecting, which runs on the agent's thread or, during a backfill, in parse workers
 // (parse-pool.ts). Either way the same code turns the same entries into the same batch.
 import path from 'node:path';
-import { serializeItems, type ItemBatch } from '../outbox/batch.ts';
+import { BatchWriter, type ItemBatch } from '../outbox/batch.ts';
 import type { ProfileSource } from '../profiles/schema.ts';
 import type { CodedError } from '../status.ts';
-import type { NewItem } from '../transport/codec.ts';
 import { readEntries, type ReadBytes } from './read-entries.ts';
 import { compileSource, type BatchStates, type SourceParser } from './parse.ts';
 import type { TailPass } from './tail.ts';
@@ -36,7 +35,7 @@ export function parseJob(parsers: SourceParsers, { source, relPath, read }: Pars
   if (!parser) throw new Error(`no parser for source "${source}"`);
   const file = path.basename(relPath);
   const { entries, replacements } = readEntries(read, parser.frame);
-  const items: NewItem[] = [];
+  const writer = new BatchWriter();
   const problems: CodedError[] = [];
   if (replacements > 0) {
     problems.push({
@@ -47,14 +46,13 @@ export function parseJob(parsers: SourceParsers, { source, relPath, read }: Pars
   const states: BatchStates = new Map();
   let lastTs: string | null = null;
   for (const entry of entries) {
-    const outcome = parser.parse(entry, file, states);
-    for (const item of outcome.items) items.push(item);
+    const outcome = parser.parse(entry, file, writer, states);
     for (const problem of outcome.problems) {
       problems.push({ code: 'parse_failed', message: `${relPath}: ${problem}` });
     }
     lastTs = outcome.ts ?? lastTs;
   }
-  return { batch: serializeItems(items), problems, lastTs };
+  return { batch: writer.finish(), problems, lastTs };
 }
 
 /** What went wrong with a read as a whole, as opposed to one of its entries. */

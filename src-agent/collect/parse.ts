@@ -1,10 +1,12 @@
 // Turns a framed entry into items by the source's declarative rules. Deny by default:
 // only what a rule names, errors and warnings become items; everything else stays here.
+import type { BatchWriter } from '../outbox/batch.ts';
 import type { NewItem } from '../transport/codec.ts';
 import type { ItemTarget, ProfileSource, Rule } from '../profiles/schema.ts';
 import type { Entry, FrameRules } from './entries.ts';
 import { createReader, type ParsedEntry } from './formats.ts';
 import { groupReader } from './group-reader.ts';
+import { labelsReader, type Emit } from './labels.ts';
 import { redactMessage } from './redact.ts';
 import { parseTimestamp, toLocalIso } from './timestamp.ts';
 
@@ -13,8 +15,10 @@ export const MAX_ENTRY_CHARS = 1024 * 1024;
 const NO_PROBLEMS: string[] = [];
 const [OTHER, WARNING, ERROR] = [0, 1, 2];
 
+/** Where an entry's items go, in the order they are made: a batch for the outbox, or a list. */
+export type ItemSink = Pick<BatchWriter, 'item' | 'plainNumber'>;
+
 export interface ParseOutcome {
-  items: NewItem[];
   /** Why the entry (or part of it) could not be read; counted in the source's status. */
   problems: readonly string[];
   /** When the entry was written, as items carry it; null if that could not be read. */
@@ -31,16 +35,11 @@ export type BatchStates = Map<string, { target: ItemTarget; raw: string }>;
 
 export interface SourceParser {
   frame: FrameRules;
-  parse(entry: Entry, file: string, states?: BatchStates): ParseOutcome;
+  /** Writes the entry's items to `sink`. */
+  parse(entry: Entry, file: string, sink: ItemSink, states?: BatchStates): ParseOutcome;
 }
 
-/** `raw` is the value as written; `unitText` the unit beside it, if any. */
-type Emit = (target: ItemTarget, raw: string, unitText: string | undefined) => void;
 type CompiledRule = (entry: ParsedEntry, emit: Emit) => void;
-
-// `s`: the unit runs to the end whatever it holds; a `.` that stops at a stray CR makes the
-// number's digits backtrack quadratically.
-const NUMBER_WITH_UNIT = /^([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*)$/s;
 
 // The wire's limits (itemSchema in transport/codec.ts): an item the server refuses would
 // block the outbox, so longer text is cut here.
@@ -57,7 +56,7 @@ export function compileSource(source: ProfileSource): SourceParser {
   const units = new Map(Object.entries(source.units));
 
   // One entry's output, reused: the emitter is made once, not as a closure per entry.
-  let items: NewItem[] = [];
+  let sink: ItemSink;
   let problems: string[] = NO_PROBLEMS;
   let ts = '';
   let states: BatchStates | undefined;
@@ -78,7 +77,13 @@ export function compileSource(source: ProfileSource): SourceParser {
       return;
     }
     const unit = target.unit ?? (unitText ? (units.get(unitText) ?? unitText) : undefined);
-    items.push(fitToWire(makeItem(ts, source.id, target.name, target.kind, value, unit, fileAttr)));
+    // A number is the usual item, and the one the sink can write without making the item.
+    if (typeof value === 'number' && target.kind !== 'state' && !fileAttr) {
+      const fitted = unit === undefined ? undefined : cut(unit, MAX_UNIT_CHARS);
+      sink.plainNumber(ts, source.id, target.name, target.kind, value, fitted);
+      return;
+    }
+    sink.item(fitToWire(makeItem(ts, source.id, target.name, target.kind, value, unit, fileAttr)));
     if (target.kind === 'state') states?.set(target.name, { target, raw });
   };
   const dropped = (message: string) => {
@@ -88,25 +93,25 @@ export function compileSource(source: ProfileSource): SourceParser {
 
   return {
     frame: { ...reader.frame, maxEntryChars: MAX_ENTRY_CHARS },
-    parse(framed, file, batchStates) {
-      items = [];
+    parse(framed, file, itemSink, batchStates) {
+      sink = itemSink;
       problems = NO_PROBLEMS;
       states = batchStates;
       if (framed.truncated) problem(`entry longer than ${MAX_ENTRY_CHARS} characters was cut`);
       const parsed = reader.read(framed.lines, framed.head);
       if (typeof parsed === 'string') {
         problem(parsed);
-        return { items, problems, ts: null };
+        return { problems, ts: null };
       }
       const epochMs = parseTimestamp(parsed.ts, source.timestamp.order, source.timestamp.zone);
       if (Number.isNaN(epochMs)) {
         problem(`unreadable timestamp "${parsed.ts.slice(0, 40)}"`);
-        return { items, problems, ts: null };
+        return { problems, ts: null };
       }
       ts = toLocalIso(epochMs);
       // A dropped entry (a saved image, an experiment) is no item at any level: its message
       // names what the lab works on.
-      if (dropped(parsed.message)) return { items, problems, ts };
+      if (dropped(parsed.message)) return { problems, ts };
       fileAttr = source.fileAttr ? { file } : undefined;
       // Entry after entry has the same level: it is classified once per change.
       if (parsed.level !== lastLevel) {
@@ -118,7 +123,7 @@ export function compileSource(source: ProfileSource): SourceParser {
       if (levelClass !== OTHER) {
         const code = isError ? errorCode?.exec(parsed.message)?.groups?.code : undefined;
         const exception = isError && parsed.exception ? redactMessage(parsed.exception) : undefined;
-        items.push(
+        sink.item(
           fitToWire(
             makeItem(
               ts,
@@ -133,7 +138,7 @@ export function compileSource(source: ProfileSource): SourceParser {
         );
       }
       for (const rule of rules) rule(parsed, emit);
-      return { items, problems, ts };
+      return { problems, ts };
     },
   };
 }
@@ -172,30 +177,8 @@ function compileAction(rule: Rule): CompiledRule {
       };
     }
     case 'labels': {
-      const labels = new Map(Object.entries(rule.labels));
-      const { separator } = rule;
-      // The message as `label = value` parts between separators, read in place: a split and a
-      // string per part were a sixth of an EM entry's parse. The next `=` is searched for only
-      // once it lies behind: a long message without one is scanned once, not once per part.
-      return (entry, emit) => {
-        const message = entry.message;
-        let eq = -1;
-        for (let from = 0; from <= message.length;) {
-          let to = message.indexOf(separator, from);
-          if (to < 0) to = message.length;
-          if (eq < from) eq = message.indexOf('=', from);
-          if (eq < 0) return;
-          if (eq < to) {
-            const target = labels.get(message.slice(from, eq).trim());
-            if (target) {
-              const text = message.slice(eq + 1, to).trim();
-              const m = target.valueType === 'number' ? NUMBER_WITH_UNIT.exec(text) : null;
-              emit(target, m?.[1] ?? text, m?.[2] || undefined);
-            }
-          }
-          from = to + separator.length;
-        }
-      };
+      const read = labelsReader(rule.labels, rule.separator);
+      return (entry, emit) => read(entry.message, emit);
     }
   }
 }

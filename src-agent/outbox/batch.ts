@@ -74,62 +74,104 @@ export const stateKey = (source: string, name: string) => `${source}\u0000${name
 export const splitStateKey = (key: string) => key.split('\u0000') as [string, string];
 
 export function serializeItems(items: readonly NewItem[]): ItemBatch {
-  const runs: string[] = [];
-  const runCounts: number[] = [];
-  const firstStates: FirstState[] = [];
-  let run: NewItem[] = [];
-  let count = 0;
-  const endRun = () => {
-    if (run.length === 0) return;
-    // Joined, not appended: a chain of appends is copied flat once more when it is posted.
-    const texts = new Array<string>(run.length);
-    for (let i = 0; i < run.length; i++) texts[i] = rowJson(run[i]!);
-    runs.push(texts.join(','));
-    runCounts.push(run.length);
-    run = [];
-  };
-  // By source, then name: the profile's own strings, whose hashes are kept, where a joined key
-  // would be a new string to hash for every state item.
-  const values = new Map<string, Map<string, NewItem['value']>>();
-  for (const item of items) {
+  const writer = new BatchWriter();
+  for (const item of items) writer.item(item);
+  return writer.finish();
+}
+
+/** Items in the order they are made, written as a batch for the outbox. */
+export class BatchWriter {
+  private readonly runs: string[] = [];
+  private readonly runCounts: number[] = [];
+  private readonly firstStates: FirstState[] = [];
+  /** The open run's rows: joined when it ends, not appended one by one. */
+  private run: string[] = [];
+  private count = 0;
+  /**
+   * Each state's last value, by source, then name: the profile's own strings, whose hashes are
+   * kept, where a joined key would be a new string to hash for every state item.
+   */
+  private readonly values = new Map<string, Map<string, NewItem['value']>>();
+
+  item(item: NewItem): void {
     if (item.kind === 'state') {
-      let ofSource = values.get(item.source);
-      if (!ofSource) values.set(item.source, (ofSource = new Map()));
+      let ofSource = this.values.get(item.source);
+      if (!ofSource) this.values.set(item.source, (ofSource = new Map()));
       const previous = ofSource.get(item.name);
       if (previous === undefined) {
-        endRun();
-        firstStates.push({
-          run: runs.length,
+        this.endRun();
+        this.firstStates.push({
+          run: this.runs.length,
           key: stateKey(item.source, item.name),
           value: JSON.stringify(item.value),
         });
-        runs.push(rowJson(item));
-        runCounts.push(1);
+        this.runs.push(rowJson(item));
+        this.runCounts.push(1);
         ofSource.set(item.name, item.value);
-        count++;
-        continue;
+        this.count++;
+        return;
       }
-      if (previous === item.value) continue;
+      if (previous === item.value) return;
       ofSource.set(item.name, item.value);
     }
-    run.push(item);
-    count++;
-    if (run.length === ROW_ITEMS) endRun();
+    this.push(rowJson(item));
   }
-  endRun();
-  const lastStates: ItemBatch['lastStates'] = [];
-  for (const [source, ofSource] of values) {
-    for (const [name, value] of ofSource) {
-      lastStates.push([stateKey(source, name), JSON.stringify(value)]);
+
+  /**
+   * A finite number item of any kind but `state`, without attributes: the bulk of what
+   * instruments log, written without being made into an item first. Its row is the one
+   * `item()` writes for `{ ts, source, name, kind, value, unit }`.
+   */
+  plainNumber(
+    ts: string,
+    source: string,
+    name: string,
+    kind: ItemKind,
+    value: number,
+    unit: string | undefined,
+  ): void {
+    if (!isPlainTs(ts) || !Number.isFinite(value)) {
+      this.item(
+        unit === undefined
+          ? { ts, source, name, kind, value }
+          : { ts, source, name, kind, value, unit },
+      );
+      return;
     }
+    const { fields, end } = rowTemplate(source, name, kind, unit);
+    // A finite number's string is its JSON text.
+    this.push(`["${ts}",${fields}${value}${end}`);
   }
-  return {
-    runs,
-    runCounts,
-    count,
-    firstStates,
-    lastStates,
-  };
+
+  finish(): ItemBatch {
+    this.endRun();
+    const lastStates: ItemBatch['lastStates'] = [];
+    for (const [source, ofSource] of this.values) {
+      for (const [name, value] of ofSource) {
+        lastStates.push([stateKey(source, name), JSON.stringify(value)]);
+      }
+    }
+    return {
+      runs: this.runs,
+      runCounts: this.runCounts,
+      count: this.count,
+      firstStates: this.firstStates,
+      lastStates,
+    };
+  }
+
+  private push(row: string): void {
+    this.run.push(row);
+    this.count++;
+    if (this.run.length === ROW_ITEMS) this.endRun();
+  }
+
+  private endRun(): void {
+    if (this.run.length === 0) return;
+    this.runs.push(this.run.join(','));
+    this.runCounts.push(this.run.length);
+    this.run = [];
+  }
 }
 
 /**
@@ -148,7 +190,7 @@ export function rowJson(item: NewItem): string {
   ) {
     return JSON.stringify(toRow(item));
   }
-  const { fields, end } = rowTemplate(item);
+  const { fields, end } = rowTemplate(item.source, item.name, item.kind, item.unit);
   // A finite number's string is its JSON text.
   return `["${item.ts}",${fields}${value}${end}`;
 }
@@ -168,7 +210,12 @@ const templates = new Map<string, Map<string, RowTemplate>>();
 const MAX_TEMPLATES = 1024;
 let templateCount = 0;
 
-function rowTemplate({ source, name, kind, unit }: NewItem): RowTemplate {
+function rowTemplate(
+  source: string,
+  name: string,
+  kind: ItemKind,
+  unit: string | undefined,
+): RowTemplate {
   let ofSource = templates.get(source);
   const known = ofSource?.get(name);
   if (known && known.kind === kind && known.unit === unit) return known;

@@ -14,7 +14,8 @@ import { frameLines, openEntryStart } from '../../../src-agent/collect/entries.t
 import type { Entry, FrameRules, Line } from '../../../src-agent/collect/entries.ts';
 import { splitLines } from '../../../src-agent/collect/lines.ts';
 import { compileSource, MAX_ENTRY_CHARS } from '../../../src-agent/collect/parse.ts';
-import type { ParseOutcome, SourceParser } from '../../../src-agent/collect/parse.ts';
+import type { SourceParser } from '../../../src-agent/collect/parse.ts';
+import { parseItems, type ParsedItems } from '../../helpers/parse-items.ts';
 import { fileMatcher } from '../../../src-agent/collect/sources.ts';
 import { loadProfile } from '../../../src-agent/profiles/load.ts';
 import type { ProfileSource } from '../../../src-agent/profiles/schema.ts';
@@ -319,7 +320,7 @@ const entryOf = (lines: string[], truncated = false): Entry => ({
  * What the tail does with text: split at line feeds, frame, and parse every entry; `reread`
  * drops what the framer read of each entry's first line, so that the reader reads it anew.
  */
-function parseText(source: CompiledSource, text: string, reread = false): ParseOutcome {
+function parseText(source: CompiledSource, text: string, reread = false): ParsedItems {
   let offset = 0;
   const lines = text.split('\n').map((t) => {
     const start = offset;
@@ -328,9 +329,10 @@ function parseText(source: CompiledSource, text: string, reread = false): ParseO
   });
   const framed = frameLines(lines, source.parser.frame);
   const entries = framed.open ? [...framed.entries, framed.open] : framed.entries;
-  const out = { items: [] as ParseOutcome['items'], problems: [] as string[], ts: null };
+  const out = { items: [] as ParsedItems['items'], problems: [] as string[], ts: null };
   for (const entry of entries) {
-    const { items, problems } = source.parser.parse(
+    const { items, problems } = parseItems(
+      source.parser,
       reread ? { ...entry, head: undefined } : entry,
       'fuzz.log',
     );
@@ -341,7 +343,7 @@ function parseText(source: CompiledSource, text: string, reread = false): ParseO
 }
 
 /** Every item must pass the server's own validation and survive JSON unchanged. */
-function expectSendable(source: CompiledSource, outcome: ParseOutcome): void {
+function expectSendable(source: CompiledSource, outcome: ParsedItems): void {
   for (const problem of outcome.problems) expect(typeof problem).toBe('string');
   for (const item of outcome.items) {
     const checked = itemSchema.safeParse({ seq: 1, ...item });
@@ -857,7 +859,7 @@ describe('long entries', () => {
       const outcome = within(2000, s.spec.id, () => parseText(s, text));
       expectSendable(s, outcome);
       expect(outcome.problems.some((p) => p.includes('was cut'))).toBe(true);
-      const cut = s.parser.parse(entryOf(['x'.repeat(10)], true), 'f');
+      const cut = parseItems(s.parser, entryOf(['x'.repeat(10)], true), 'f');
       expect(cut.problems[0]).toMatch(/was cut/);
     }
   }, 30_000);

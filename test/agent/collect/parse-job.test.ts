@@ -13,6 +13,7 @@ import { loadProfile } from '../../../src-agent/profiles/load.ts';
 import type { ProfileSource } from '../../../src-agent/profiles/schema.ts';
 import type { NewItem } from '../../../src-agent/transport/codec.ts';
 import { jobsOf, SAMPLE_LOGS, SAMPLE_SOURCES } from '../../helpers/parse-jobs.ts';
+import { parseItems } from '../../helpers/parse-items.ts';
 
 let dir: string;
 beforeEach(async () => {
@@ -28,7 +29,7 @@ function longWay(specs: ProfileSource[], source: string, job: Parameters<typeof 
   const items: NewItem[] = [];
   let lastTs: string | null = null;
   for (const entry of readEntries(job.read, parser.frame).entries) {
-    const outcome = parser.parse(entry, path.basename(job.relPath));
+    const outcome = parseItems(parser, entry, path.basename(job.relPath));
     items.push(...outcome.items);
     lastTs = outcome.ts ?? lastTs;
   }

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compileSource, type SourceParser } from '../../../src-agent/collect/parse.ts';
 import { loadProfile } from '../../../src-agent/profiles/load.ts';
+import { parseItems } from '../../helpers/parse-items.ts';
 
 let emServer: SourceParser;
 let smartsem: SourceParser;
@@ -16,7 +17,8 @@ const entry = (...lines: string[]) => ({ lines, start: 0, end: 1, truncated: fal
 
 describe('the em profile', () => {
   it('extracts every labelled value with its unit, and states as strings', () => {
-    const { items, problems } = emServer.parse(
+    const { items, problems } = parseItems(
+      emServer,
       entry(
         '2025-05-11 08:01:16.203 | INFO  | Vacuum   | DP_VACSTATUS = Ready ; Gun Vacuum = 1.01e-009 mbar ; System Vacuum = 2.78e-006 mbar',
       ),
@@ -32,7 +34,8 @@ describe('the em profile', () => {
   });
 
   it('maps units the profile renames', () => {
-    const { items } = emServer.parse(
+    const { items } = parseItems(
+      emServer,
       entry(
         '2025-05-11 08:02:44.263 | INFO  | System   | Operating Hours = 17035.3 Hours ; Supply 24V = 24.08 V',
       ),
@@ -45,7 +48,8 @@ describe('the em profile', () => {
   });
 
   it('keeps a unit the profile does not rename, whatever its name', () => {
-    const { items } = emServer.parse(
+    const { items } = parseItems(
+      emServer,
       entry('2025-05-11 08:02:44.263 | INFO  | System   | Supply 24V = 24.08 constructor'),
       'EM Server.log',
     );
@@ -54,8 +58,7 @@ describe('the em profile', () => {
 
   it('tells each entry its level, whatever the entry before it had', () => {
     const kinds = ['ERROR', 'INFO ', 'WARN ', 'WARN ', 'ERROR', 'DEBUG', 'ERROR'].map((level) =>
-      emServer
-        .parse(entry(`2025-05-11 08:06:27.120 | ${level} | Vacuum   | Gauge IGP1`), 'x')
+      parseItems(emServer, entry(`2025-05-11 08:06:27.120 | ${level} | Vacuum   | Gauge IGP1`), 'x')
         .items.map((i) => i.name)
         .join(),
     );
@@ -63,7 +66,8 @@ describe('the em profile', () => {
   });
 
   it('makes ERROR entries error items from their first line, with the code and no path', () => {
-    const { items } = emServer.parse(
+    const { items } = parseItems(
+      emServer,
       entry(
         '2025-05-11 08:09:21.144 | ERROR | Remoting | API_E_REMOTING_EMSERVER_NOT_RUNNING (2030) remoting server not reachable',
         '    at CEMServer::Notify(Int32 code)',
@@ -78,7 +82,8 @@ describe('the em profile', () => {
         attrs: { code: '2030' },
       }),
     ]);
-    const saved = emServer.parse(
+    const saved = parseItems(
+      emServer,
       entry(
         '2025-05-11 08:06:54.252 | ERROR | Imaging  | Failed to save image C:\\Users\\jdoe\\a.tif: disk full',
       ),
@@ -88,7 +93,8 @@ describe('the em profile', () => {
   });
 
   it('makes WARN entries warning events', () => {
-    const { items } = emServer.parse(
+    const { items } = parseItems(
+      emServer,
       entry('2025-05-11 08:06:27.120 | WARN  | Vacuum   | Gauge IGP1 read timeout, retrying'),
       'EM Server.log',
     );
@@ -98,7 +104,8 @@ describe('the em profile', () => {
   });
 
   it('sends nothing for saved images or user logons beyond the bare event', () => {
-    const image = emServer.parse(
+    const image = parseItems(
+      emServer,
       entry(
         '2025-05-11 08:02:54.106 | INFO  | Imaging  | Image saved to C:\\Users\\jdoe\\x\\sample_354.tif',
       ),
@@ -107,7 +114,8 @@ describe('the em profile', () => {
     expect(image.items).toEqual([]);
     // Not as an error or a warning either: the entry names what the lab works on.
     for (const level of ['WARN ', 'ERROR']) {
-      const flagged = emServer.parse(
+      const flagged = parseItems(
+        emServer,
         entry(
           `2025-05-11 08:02:54.106 | ${level} | Imaging  | Image saved to \\\\nas\\cells_54.tif (2031)`,
         ),
@@ -115,7 +123,8 @@ describe('the em profile', () => {
       );
       expect(flagged).toMatchObject({ items: [], problems: [] });
     }
-    const logon = emServer.parse(
+    const logon = parseItems(
+      emServer,
       entry('2025-05-11 08:01:05.700 | INFO  | Session  | EMSERVER_USER_LOGGED_ON user=schmidt_k'),
       'EM Server.log',
     );
@@ -126,7 +135,8 @@ describe('the em profile', () => {
   });
 
   it('ignores unknown labels and counts unreadable numbers', () => {
-    const { items, problems } = emServer.parse(
+    const { items, problems } = parseItems(
+      emServer,
       entry('2025-05-11 08:02:44.263 | INFO  | System   | Secret Label = 5 ; Supply 24V = n/a V'),
       'EM Server.log',
     );
@@ -135,7 +145,8 @@ describe('the em profile', () => {
   });
 
   it('names the file for sources spanning several files', () => {
-    const { items } = smartsem.parse(
+    const { items } = parseItems(
+      smartsem,
       entry('2025-05-11 08:18:08.488 | INFO  | GIS      | GIS Reservoir Temperature = 28.23 °C'),
       'GIS.log',
     );
@@ -150,7 +161,8 @@ describe('the em profile', () => {
   });
 
   it('reports an unreadable timestamp instead of inventing one', () => {
-    const { items, problems } = emServer.parse(
+    const { items, problems } = parseItems(
+      emServer,
       entry('2025-19-11 08:02:44.263 | INFO  | System   | Operating Hours = 1 Hours'),
       'EM Server.log',
     );
@@ -171,6 +183,8 @@ describe('a labels rule', () => {
     '\t',
     '\u00a0',
     '\u2028',
+    '\ufeff',
+    '\u3000',
     '=',
     ';',
     '|;',
@@ -185,6 +199,8 @@ describe('a labels rule', () => {
     '.5',
     '1e-3',
     '7.',
+    'N = 1',
+    'E+',
     '',
     'mbar',
   );
@@ -237,14 +253,24 @@ describe('a labels rule', () => {
       fc.assert(
         fc.property(message, (text) => {
           const line = `2025-05-11 08:00:04.236 | INFO  | System   | ${text}`;
-          const { items } = parser.parse(entry(line), 'EM Server.log');
+          const { items } = parseItems(parser, entry(line), 'EM Server.log');
           // The entry's message is trimmed before the rules see it.
           expect(items.map((i) => [i.name, i.value, i.unit])).toEqual(
             reference(text.trim(), separator),
           );
         }),
-        // Numbers that run on into a separator of digits, `e` or `.`.
-        { numRuns: 3000, examples: [['N = 7e1 h ; A = x'], ['N = 5e3 ; N=2'], ['N = 7.5 mbar']] },
+        // Numbers that run on into a separator of digits, `e` or `.`; exponents without digits.
+        {
+          numRuns: 3000,
+          examples: [
+            ['N = 7e1 h ; A = x'],
+            ['N = 5e3 ; N=2'],
+            ['N = 7.5 mbar'],
+            ['N = 7e h'],
+            ['N = -.5E+ x'],
+            ['N = +.e1'],
+          ],
+        },
       );
     },
   );

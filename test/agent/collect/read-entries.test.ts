@@ -38,7 +38,7 @@ let files = 0;
 async function targetOf(bytes: Uint8Array, encoding: string, frame: FrameRules) {
   const absPath = path.join(dir, `app${++files}.log`);
   await writeFile(absPath, bytes);
-  const parser: SourceParser = { frame, parse: () => ({ items: [], problems: [], ts: null }) };
+  const parser: SourceParser = { frame, parse: () => ({ problems: [], ts: null }) };
   return {
     source: 's',
     relPath: path.basename(absPath),

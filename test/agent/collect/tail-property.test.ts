@@ -23,7 +23,7 @@ afterEach(async () => {
 // Framing only: tailOnce never parses.
 const parser: SourceParser = {
   frame: { startsEntry: (line) => line.startsWith('2025-'), maxEntryChars: MAX_ENTRY_CHARS },
-  parse: () => ({ items: [], problems: [], ts: null }),
+  parse: () => ({ problems: [], ts: null }),
 };
 
 // Beyond cp1252: characters of several UTF-8 lengths, a surrogate pair, and U+0A05 beside

@@ -23,7 +23,7 @@ afterEach(async () => {
 // Framing only: tailOnce never parses.
 const parser: SourceParser = {
   frame: { startsEntry: (line) => line.startsWith('2025-'), maxEntryChars: MAX_ENTRY_CHARS },
-  parse: () => ({ items: [], problems: [], ts: null }),
+  parse: () => ({ problems: [], ts: null }),
 };
 
 const entriesOf = (pass: TailPass | null) =>

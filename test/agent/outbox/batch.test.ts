@@ -7,6 +7,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  BatchWriter,
   fromRow,
   rowJson,
   serializeItems,
@@ -110,6 +111,35 @@ describe('rowJson', () => {
     fc.assert(
       fc.property(fc.array(anyItem, { maxLength: 20 }), (items) => {
         for (const item of items) expect(rowJson(item)).toBe(JSON.stringify(toRow(item)));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('writes the row of the item a plain number stands for', () => {
+    const plain = fc.record(
+      {
+        ts: anyItem.map((i) => i.ts),
+        source: text,
+        name: text,
+        kind: fc.constantFrom('metric', 'event', 'error'),
+        value: fc.oneof(
+          fc.double(),
+          fc.integer(),
+          fc.constantFrom(-0, 2.5e-9, 1e21, 1e-7, NaN, Infinity, -Infinity),
+        ),
+        unit: text,
+      },
+      { requiredKeys: ['ts', 'source', 'name', 'kind', 'value'] },
+    ) as fc.Arbitrary<NewItem & { value: number }>;
+    fc.assert(
+      fc.property(fc.array(plain, { maxLength: 20 }), (items) => {
+        const [direct, asItems] = [new BatchWriter(), new BatchWriter()];
+        for (const i of items) {
+          direct.plainNumber(i.ts, i.source, i.name, i.kind, i.value, i.unit);
+          asItems.item(i);
+        }
+        expect(direct.finish()).toEqual(asItems.finish());
       }),
       { numRuns: 2000 },
     );
