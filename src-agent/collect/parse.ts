@@ -1,7 +1,7 @@
 // Turns a framed entry into items by the source's declarative rules. Deny by default:
 // only what a rule names, errors and warnings become items; everything else stays here.
 import type { BatchWriter } from '../outbox/batch.ts';
-import type { NewItem } from '../transport/codec.ts';
+import type { AgentTimestamp, NewItem } from '../transport/codec.ts';
 import type { ItemTarget, ProfileSource, Rule } from '../profiles/schema.ts';
 import type { Entry, FrameRules } from './entries.ts';
 import { createReader, type ParsedEntry } from './formats.ts';
@@ -58,7 +58,7 @@ export function compileSource(source: ProfileSource): SourceParser {
   // One entry's output, reused: the emitter is made once, not as a closure per entry.
   let sink: ItemSink;
   let problems: string[] = NO_PROBLEMS;
-  let ts = '';
+  let ts = '' as AgentTimestamp;
   let states: BatchStates | undefined;
   // Most entries have no problem: their list is made on the first one.
   const problem = (text: string) => {

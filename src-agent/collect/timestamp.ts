@@ -1,5 +1,7 @@
 // Log timestamps come in several shapes; those without an offset are the host's local
 // time (or UTC where the profile says so), those with one are taken as written.
+import type { AgentTimestamp } from '../transport/codec.ts';
+
 export type DateOrder = 'ymd' | 'mdy' | 'dmy';
 export type Zone = 'local' | 'utc';
 
@@ -209,7 +211,7 @@ const days = new Map<number, string>();
  * Built by arithmetic from cached day and offset texts: this runs once per item, and a
  * Date per call was a tenth of the agent's parse time.
  */
-export function toLocalIso(epochMs: number): string {
+export function toLocalIso(epochMs: number): AgentTimestamp {
   const offsetMin = offsetMinutes(epochMs);
   const local = epochMs + offsetMin * MINUTE_MS;
   const day = Math.floor(local / DAY_MS);
@@ -233,7 +235,7 @@ export function toLocalIso(epochMs: number): string {
     TWO_DIGITS[second]! +
     '.' +
     (THREE_DIGITS[ms] ?? String(ms).padStart(3, '0'));
-  return date + time + offsetText(offsetMin);
+  return (date + time + offsetText(offsetMin)) as AgentTimestamp;
 }
 
 const offsetTexts = new Map<number, string>();

@@ -8,7 +8,7 @@
 // out here already; whether a state's first value in the batch is new, only the outbox can
 // tell, from the last value it stored. So each such first value is a run of its own, which
 // the outbox leaves out by not joining it in, without reading any JSON.
-import type { ItemKind, NewItem } from '../transport/codec.ts';
+import type { AgentTimestamp, ItemKind, NewItem } from '../transport/codec.ts';
 
 /** The first item of one state in a batch: the outbox keeps it if its value changed. */
 export interface FirstState {
@@ -120,17 +120,19 @@ export class BatchWriter {
   /**
    * A finite number item of any kind but `state`, without attributes: the bulk of what
    * instruments log, written without being made into an item first. Its row is the one
-   * `item()` writes for `{ ts, source, name, kind, value, unit }`.
+   * `item()` writes for `{ ts, source, name, kind, value, unit }`. Checking each entry's
+   * timestamp for characters JSON escapes took 4% of a worker's instructions: the type says
+   * there are none.
    */
   plainNumber(
-    ts: string,
+    ts: AgentTimestamp,
     source: string,
     name: string,
     kind: ItemKind,
     value: number,
     unit: string | undefined,
   ): void {
-    if (!isPlainTs(ts) || !Number.isFinite(value)) {
+    if (!Number.isFinite(value)) {
       this.item(
         unit === undefined
           ? { ts, source, name, kind, value }

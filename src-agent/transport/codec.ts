@@ -46,6 +46,13 @@ export type Item = z.infer<typeof itemSchema>;
 /** An item before the outbox has given it its seq. */
 export type NewItem = Omit<Item, 'seq'>;
 
+declare const agentTimestamp: unique symbol;
+/**
+ * An item's timestamp as the agent writes it from a log's (toLocalIso): digits and `-:.+TZ`
+ * only, text that JSON writes as it is, so a row can be written around it unchecked.
+ */
+export type AgentTimestamp = string & { readonly [agentTimestamp]: true };
+
 export const helloSchema = z.object({
   type: z.literal('hello'),
   protocol: z.number().int(),

@@ -55,6 +55,8 @@ describe.each(ZONES)('local time in %s', (zone) => {
         const offset = -date.getTimezoneOffset();
         const text = toLocalIso(ms);
         expect(Date.parse(text)).toBe(ms);
+        // What BatchWriter.plainNumber relies on: nothing that JSON would escape.
+        expect(text).toMatch(/^[0-9TZ:.+-]+$/);
         if (Number.isInteger(offset)) {
           const abs = Math.abs(offset);
           const sign = offset < 0 ? '-' : '+';

@@ -16,7 +16,8 @@ import {
 } from '../../../src-agent/outbox/batch.ts';
 import { Outbox } from '../../../src-agent/outbox/outbox.ts';
 import { SqliteDb } from '../../../src-agent/outbox/sqlite.ts';
-import type { NewItem } from '../../../src-agent/transport/codec.ts';
+import { toLocalIso } from '../../../src-agent/collect/timestamp.ts';
+import type { AgentTimestamp, NewItem } from '../../../src-agent/transport/codec.ts';
 
 let dir: string;
 beforeEach(async () => {
@@ -119,7 +120,8 @@ describe('rowJson', () => {
   it('writes the row of the item a plain number stands for', () => {
     const plain = fc.record(
       {
-        ts: anyItem.map((i) => i.ts),
+        // The timestamps the agent writes, in the test host's zone.
+        ts: fc.integer({ min: 0, max: Date.UTC(9998, 0, 1) }).map(toLocalIso),
         source: text,
         name: text,
         kind: fc.constantFrom('metric', 'event', 'error'),
@@ -131,7 +133,7 @@ describe('rowJson', () => {
         unit: text,
       },
       { requiredKeys: ['ts', 'source', 'name', 'kind', 'value'] },
-    ) as fc.Arbitrary<NewItem & { value: number }>;
+    ) as fc.Arbitrary<NewItem & { ts: AgentTimestamp; value: number }>;
     fc.assert(
       fc.property(fc.array(plain, { maxLength: 20 }), (items) => {
         const [direct, asItems] = [new BatchWriter(), new BatchWriter()];
