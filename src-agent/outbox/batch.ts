@@ -177,24 +177,24 @@ export class BatchWriter {
 }
 
 /**
- * An item's stored row as JSON text, exactly as `JSON.stringify(toRow(item))` writes it. The
- * usual item, a number with a unit or none (every EM metric), is written from a template of
- * its source, name, kind and unit: JSON.stringify took a fifth of a parse worker's time,
- * most of it checking, item after item, every character of the same few strings.
+ * An item's stored row as JSON text, exactly as `JSON.stringify(toRow(item))` writes it: from
+ * a template of its source, name, kind and unit. JSON.stringify of the row took a fifth of a
+ * parse worker's time, most of it checking, item after item, every character of the same
+ * few strings; of the rest only the value and the attributes are the item's own.
  */
 export function rowJson(item: NewItem): string {
-  const { value } = item;
-  if (
-    typeof value !== 'number' ||
-    !Number.isFinite(value) ||
-    item.attrs !== undefined ||
-    !isPlainTs(item.ts)
-  ) {
-    return JSON.stringify(toRow(item));
-  }
-  const { fields, end } = rowTemplate(item.source, item.name, item.kind, item.unit);
-  // A finite number's string is its JSON text.
-  return `["${item.ts}",${fields}${value}${end}`;
+  const { ts, value, attrs } = item;
+  if (!isPlainTs(ts)) return JSON.stringify(toRow(item));
+  const template = rowTemplate(item.source, item.name, item.kind, item.unit);
+  // A finite number's string is its JSON text. In an array, JSON writes what it cannot
+  // write (NaN, a value missing at run time) as null.
+  const valueJson =
+    typeof value === 'number' && Number.isFinite(value)
+      ? `${value}`
+      : (JSON.stringify(value) ?? 'null');
+  return attrs === undefined
+    ? `["${ts}",${template.fields}${valueJson}${template.end}`
+    : `["${ts}",${template.fields}${valueJson}${template.beforeAttrs}${JSON.stringify(attrs)}]`;
 }
 
 interface RowTemplate {
@@ -204,6 +204,8 @@ interface RowTemplate {
   fields: string;
   /** The JSON of what follows the value: the unit, if any, and the array's end. */
   end: string;
+  /** What follows the value where attributes follow: the unit or null, and a comma. */
+  beforeAttrs: string;
 }
 
 /** By source, then name: lookups with the profile's own strings, whose hashes are kept. */
@@ -232,6 +234,7 @@ function rowTemplate(
     unit,
     fields: `${JSON.stringify([source, name, kind]).slice(1, -1)},`,
     end: unit === undefined ? ']' : `,${JSON.stringify(unit)}]`,
+    beforeAttrs: `,${unit === undefined ? 'null' : JSON.stringify(unit)},`,
   };
   ofSource.set(name, made);
   return made;

@@ -101,6 +101,9 @@ describe('rowJson', () => {
         fc.constantFrom(-0, 2.5e-9, 1e21, 1e-7, NaN, Infinity, -Infinity),
         fc.string({ maxLength: 4 }),
         fc.constant(null),
+        fc.boolean(),
+        // Not an item's type, but what a caller might hand over at run time.
+        fc.constant(undefined),
       ),
       unit: text,
       attrs: fc.dictionary(text, fc.oneof(text, fc.double())),
