@@ -42,26 +42,25 @@ export interface Framed {
 
 export function frameLines(lines: Iterable<Line>, rules: FrameRules): Framed {
   const entries: Entry[] = [];
-  let open: (Entry & { chars: number }) | null = null;
+  let open: Entry | null = null;
+  // The open entry's characters: kept beside it, so that every entry has the same shape.
+  let chars = 0;
   let orphans = 0;
-  const close = () => {
-    if (open) entries.push(withoutCount(open));
-    open = null;
-  };
   for (const line of lines) {
     const head = rules.startsEntry(line.text);
     if (head) {
-      close();
-      open = { lines: [], start: line.start, end: line.start, truncated: false, head, chars: 0 };
+      if (open) entries.push(open);
+      open = { lines: [], start: line.start, end: line.start, truncated: false, head };
+      chars = 0;
     } else if (!open) {
       orphans++;
       continue;
     }
     // Once cut, an entry takes no more lines: a later short line would leave a gap in it
     // and carry it past the limit.
-    if (!open.truncated && open.chars + line.text.length <= rules.maxEntryChars) {
+    if (!open.truncated && chars + line.text.length <= rules.maxEntryChars) {
       open.lines.push(line.text);
-      open.chars += line.text.length;
+      chars += line.text.length;
     } else {
       if (open.lines.length === 0) {
         open.lines.push(line.text.slice(0, rules.maxEntryChars));
@@ -71,24 +70,13 @@ export function frameLines(lines: Iterable<Line>, rules: FrameRules): Framed {
       open.truncated = true;
     }
     open.end = line.end;
-    if (rules.endsEntry?.(line.text)) close();
+    if (rules.endsEntry?.(line.text)) {
+      entries.push(open);
+      open = null;
+    }
   }
-  const last = open as (Entry & { chars: number }) | null;
-  return {
-    entries,
-    open: last ? withoutCount(last) : null,
-    orphans,
-  };
+  return { entries, open, orphans };
 }
-
-/** The entry without the framer's character count: every entry has the same shape. */
-const withoutCount = ({ lines, start, end, truncated, head }: Entry): Entry => ({
-  lines,
-  start,
-  end,
-  truncated,
-  head,
-});
 
 /**
  * Where the entry that frameLines would leave open starts, or null if it would leave none,

@@ -187,7 +187,9 @@ function toValue(target: ItemTarget, raw: string): NewItem['value'] | undefined 
   if (target.valueType === 'null') return null;
   if (target.valueType === 'string') return redactMessage(raw.trim());
   const n = Number(raw);
-  return raw.trim() !== '' && Number.isFinite(n) ? n : undefined;
+  // Number() reads blank text as 0: only then is the text looked at again.
+  if (!Number.isFinite(n) || (n === 0 && raw.trim() === '')) return undefined;
+  return n;
 }
 
 /**
