@@ -8,7 +8,7 @@ import { createReader, type ParsedEntry } from './formats.ts';
 import { groupReader } from './group-reader.ts';
 import { labelsReader, type Emit } from './labels.ts';
 import { redactMessage } from './redact.ts';
-import { parseTimestamp, toLocalIso } from './timestamp.ts';
+import { itemTimestamp } from './timestamp.ts';
 
 export const MAX_ENTRY_CHARS = 1024 * 1024;
 
@@ -103,12 +103,12 @@ export function compileSource(source: ProfileSource): SourceParser {
         problem(parsed);
         return { problems, ts: null };
       }
-      const epochMs = parseTimestamp(parsed.ts, source.timestamp.order, source.timestamp.zone);
-      if (Number.isNaN(epochMs)) {
+      const stamp = itemTimestamp(parsed.ts, source.timestamp.order, source.timestamp.zone);
+      if (stamp === null) {
         problem(`unreadable timestamp "${parsed.ts.slice(0, 40)}"`);
         return { problems, ts: null };
       }
-      ts = toLocalIso(epochMs);
+      ts = stamp;
       // A dropped entry (a saved image, an experiment) is no item at any level: its message
       // names what the lab works on.
       if (dropped(parsed.message)) return { problems, ts };

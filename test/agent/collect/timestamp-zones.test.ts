@@ -84,3 +84,72 @@ describe.each(ZONES)('local time in %s', (zone) => {
     );
   });
 });
+
+// The zones above, and zones of one offset at all times, where every reading of a real date
+// is written back as it is: the agent's test zone among them.
+describe.each([...ZONES, 'Etc/GMT-1', 'UTC'])('item timestamps in %s', (zone) => {
+  it('gives an item the timestamp of the instant its reading stands for, whatever the reading', async () => {
+    process.env.TZ = zone;
+    vi.resetModules();
+    const { itemTimestamp, parseTimestamp, toLocalIso } =
+      await import('../../../src-agent/collect/timestamp.ts');
+    const changes = interestingInstants();
+    // Readings of the hours around each change (some of which do not exist or exist twice),
+    // and of any date, real or not, in the shapes logs write.
+    const nearChange = (instants: number[]) =>
+      fc
+        .tuple(
+          fc.constantFrom(...instants),
+          fc.integer({ min: -4 * 3_600_000, max: 4 * 3_600_000 }),
+          fc.integer({ min: -1, max: 1 }),
+        )
+        .map(([change, delta, hourShift]) => {
+          const d = new Date(change + delta);
+          const hour = Math.min(23, Math.max(0, d.getHours() + hourShift));
+          return (
+            `${pad(d.getFullYear(), 4)}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
+            `${pad(hour)}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`
+          );
+        });
+    const anyReading = fc
+      .record({
+        year: fc.oneof(
+          fc.integer({ min: 1, max: 99 }),
+          fc.integer({ min: 998, max: 1001 }),
+          fc.integer({ min: 1900, max: 2040 }),
+          fc.integer({ min: 9997, max: 9999 }),
+        ),
+        month: fc.integer({ min: 0, max: 13 }),
+        day: fc.integer({ min: 0, max: 32 }),
+        hour: fc.integer({ min: 0, max: 24 }),
+        minute: fc.integer({ min: 0, max: 60 }),
+        second: fc.integer({ min: 0, max: 61 }),
+        fraction: fc.constantFrom('.123', '.000', '.999', ',123', '.1', '.1234567', ''),
+        t: fc.constantFrom(' ', 'T'),
+        suffix: fc.constantFrom('', '', 'Z', '+01:00', ' '),
+      })
+      .map(
+        (r) =>
+          `${pad(r.year, 4)}-${pad(r.month)}-${pad(r.day)}${r.t}${pad(r.hour)}:${pad(r.minute)}:` +
+          `${pad(r.second)}${r.fraction}${r.suffix}`,
+      );
+    // Any of them with one character replaced: by a quote, a letter, a separator, a digit.
+    const spoilt = fc
+      .tuple(anyReading, fc.nat(30), fc.constantFrom('"', '\\', 'a', '-', ' ', ':', '.', '9'))
+      .map(([text, at, c]) => text.slice(0, at) + c + text.slice(at + 1));
+    fc.assert(
+      fc.property(
+        changes.length > 0
+          ? fc.oneof(nearChange(changes), anyReading, spoilt)
+          : fc.oneof(anyReading, spoilt),
+        (text) => {
+          const ms = parseTimestamp(text, 'ymd', 'local');
+          expect(itemTimestamp(text, 'ymd', 'local')).toBe(
+            Number.isNaN(ms) ? null : toLocalIso(ms),
+          );
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+});
