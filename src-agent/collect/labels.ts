@@ -1,6 +1,6 @@
-// `Label = value unit` parts between separators, as SmartSEM writes several per entry, read
-// in place: of a part whose label is asked for, only the number and the unit are cut out.
-// A value used to be cut out, trimmed, and matched by a pattern that made a match and its
+// `Label = value unit` parts between separators, as SmartSEM writes several per entry. The
+// value of a label asked for is read where it stands: only the number and the unit are cut
+// out. It used to be cut out, trimmed, and matched by a pattern that made a match and its
 // groups, for every value of every EM entry.
 import type { ItemTarget } from '../profiles/schema.ts';
 
