@@ -11,7 +11,15 @@ export function labelsReader(
   labels: Readonly<Record<string, ItemTarget>>,
   separator: string,
 ): (message: string, emit: Emit) => void {
-  const targets = new Map(Object.entries(labels));
+  // Each label also as logs space it (`; Gun Vacuum = `): a part is then found as it stands,
+  // and trimmed only where it is spaced otherwise. A label with blanks of its own matches no
+  // trimmed part, so it is no key at all.
+  const targets = new Map<string, ItemTarget>();
+  for (const [label, target] of Object.entries(labels)) {
+    if (label !== label.trim()) continue;
+    for (const spaced of [label, ` ${label}`, `${label} `, ` ${label} `])
+      targets.set(spaced, target);
+  }
   return (message, emit) => {
     // The next `=` is searched for only once it lies behind: a long message without one is
     // scanned once, not once per part.
@@ -24,7 +32,8 @@ export function labelsReader(
       if (eq < to) {
         // A label is looked up as a string: comparing it in place, character by character,
         // took more instructions than cutting it out and hashing it natively.
-        const target = targets.get(message.slice(from, eq).trim());
+        const label = message.slice(from, eq);
+        const target = targets.get(label) ?? targets.get(label.trim());
         if (target) emitValue(target, message, eq + 1, to, emit);
       }
       from = to + separator.length;

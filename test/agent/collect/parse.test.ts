@@ -177,6 +177,7 @@ describe('a labels rule', () => {
   const token = fc.constantFrom(
     'A',
     'B C',
+    'D',
     'N',
     'x',
     ' ',
@@ -211,7 +212,8 @@ describe('a labels rule', () => {
    * number's value is the number alone, and the rest after blanks its unit.
    */
   function reference(text: string, separator: string): [string, unknown, string | undefined][] {
-    const names: Record<string, string> = { A: 'a', 'B C': 'bc', N: 'n' };
+    // ' D' has blanks of its own: no part trims to it.
+    const names: Record<string, string> = { A: 'a', 'B C': 'bc', N: 'n', ' D': 'd' };
     const found: [string, unknown, string | undefined][] = [];
     for (const part of text.split(separator)) {
       const eq = part.indexOf('=');
@@ -245,6 +247,7 @@ describe('a labels rule', () => {
             labels: {
               A: { name: 'a', kind: 'event', valueType: 'string' },
               'B C': { name: 'bc', kind: 'event', valueType: 'string' },
+              ' D': { name: 'd', kind: 'event', valueType: 'string' },
               N: { name: 'n', kind: 'metric', valueType: 'number' },
             },
           },
@@ -269,6 +272,8 @@ describe('a labels rule', () => {
             ['N = 7e h'],
             ['N = -.5E+ x'],
             ['N = +.e1'],
+            // Parts spaced exactly as the label ' D', which no trimmed part equals.
+            ['N = 1; D= x; D =y'],
           ],
         },
       );
