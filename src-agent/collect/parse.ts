@@ -1,12 +1,13 @@
 // Turns a framed entry into items by the source's declarative rules. Deny by default:
 // only what a rule names, errors and warnings become items; everything else stays here.
-import type { BatchWriter } from '../outbox/batch.ts';
+import { numberJsonOf, type BatchWriter, type NumberJson } from '../outbox/batch.ts';
 import type { AgentTimestamp, NewItem } from '../transport/codec.ts';
 import type { ItemTarget, ProfileSource, Rule } from '../profiles/schema.ts';
 import type { Entry, FrameRules } from './entries.ts';
 import { createReader, type ParsedEntry } from './formats.ts';
 import { groupReader } from './group-reader.ts';
 import { labelsReader, type Emit } from './labels.ts';
+import { numberJson } from './number-json.ts';
 import { redactMessage } from './redact.ts';
 import { itemTimestamp } from './timestamp.ts';
 
@@ -71,16 +72,22 @@ export function compileSource(source: ProfileSource): SourceParser {
   const emit: Emit = (target, raw, unitText) => {
     const last = target.kind === 'state' ? states?.get(target.name) : undefined;
     if (last && last.target === target && last.raw === raw) return;
-    const value = toValue(target, raw);
-    if (value === undefined) {
-      problem(`${target.name}: "${raw.slice(0, 40)}" is not a number`);
+    const unit = target.unit ?? (unitText ? (units.get(unitText) ?? unitText) : undefined);
+    // A number is the usual item, and the one the sink can write without making the item,
+    // from its text where that tells what JSON writes for it.
+    if (target.valueType === 'number' && target.kind !== 'state' && !fileAttr) {
+      const json = numberJson(raw) ?? jsonOfNumber(raw);
+      if (json === undefined) {
+        problem(notANumber(target, raw));
+        return;
+      }
+      const fitted = unit === undefined ? undefined : cut(unit, MAX_UNIT_CHARS);
+      sink.plainNumber(ts, source.id, target.name, target.kind, json, fitted);
       return;
     }
-    const unit = target.unit ?? (unitText ? (units.get(unitText) ?? unitText) : undefined);
-    // A number is the usual item, and the one the sink can write without making the item.
-    if (typeof value === 'number' && target.kind !== 'state' && !fileAttr) {
-      const fitted = unit === undefined ? undefined : cut(unit, MAX_UNIT_CHARS);
-      sink.plainNumber(ts, source.id, target.name, target.kind, value, fitted);
+    const value = toValue(target, raw);
+    if (value === undefined) {
+      problem(notANumber(target, raw));
       return;
     }
     sink.item(fitToWire(makeItem(ts, source.id, target.name, target.kind, value, unit, fileAttr)));
@@ -183,13 +190,26 @@ function compileAction(rule: Rule): CompiledRule {
   }
 }
 
+const notANumber = (target: ItemTarget, raw: string) =>
+  `${target.name}: "${raw.slice(0, 40)}" is not a number`;
+
 function toValue(target: ItemTarget, raw: string): NewItem['value'] | undefined {
   if (target.valueType === 'null') return null;
   if (target.valueType === 'string') return redactMessage(raw.trim());
+  return readNumber(raw);
+}
+
+/** The finite number `raw` writes, or undefined. */
+function readNumber(raw: string): number | undefined {
   const n = Number(raw);
   // Number() reads blank text as 0: only then is the text looked at again.
   if (!Number.isFinite(n) || (n === 0 && raw.trim() === '')) return undefined;
   return n;
+}
+
+function jsonOfNumber(raw: string): NumberJson | undefined {
+  const n = readNumber(raw);
+  return n === undefined ? undefined : numberJsonOf(n);
 }
 
 /**

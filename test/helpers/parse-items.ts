@@ -1,6 +1,6 @@
 // An entry's items as objects, where the agent writes them straight into a batch: what
-// tests of the parser compare. A number the parser hands over as a plain number becomes the
-// item it stands for (BatchWriter.plainNumber writes that item's row).
+// tests of the parser compare. A number the parser hands over as a plain number (its JSON
+// text) becomes the item it stands for (BatchWriter.plainNumber writes that item's row).
 import type { Entry } from '../../src-agent/collect/entries.ts';
 import type { BatchStates, ParseOutcome, SourceParser } from '../../src-agent/collect/parse.ts';
 import type { NewItem } from '../../src-agent/transport/codec.ts';
@@ -21,8 +21,15 @@ export function parseItems(
     file,
     {
       item: (item) => items.push(item),
-      plainNumber: (ts, source, name, kind, value, unit) =>
-        items.push({ ts, source, name, kind, value, ...(unit === undefined ? {} : { unit }) }),
+      plainNumber: (ts, source, name, kind, json, unit) =>
+        items.push({
+          ts,
+          source,
+          name,
+          kind,
+          value: JSON.parse(json) as number,
+          ...(unit === undefined ? {} : { unit }),
+        }),
     },
     states,
   );

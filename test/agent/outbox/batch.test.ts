@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   BatchWriter,
   fromRow,
+  numberJsonOf,
   rowJson,
   serializeItems,
   toRow,
@@ -129,9 +130,9 @@ describe('rowJson', () => {
         name: text,
         kind: fc.constantFrom('metric', 'event', 'error'),
         value: fc.oneof(
-          fc.double(),
+          fc.double({ noNaN: true, noDefaultInfinity: true }),
           fc.integer(),
-          fc.constantFrom(-0, 2.5e-9, 1e21, 1e-7, NaN, Infinity, -Infinity),
+          fc.constantFrom(-0, 2.5e-9, 1e21, 1e-7),
         ),
         unit: text,
       },
@@ -141,7 +142,7 @@ describe('rowJson', () => {
       fc.property(fc.array(plain, { maxLength: 20 }), (items) => {
         const [direct, asItems] = [new BatchWriter(), new BatchWriter()];
         for (const i of items) {
-          direct.plainNumber(i.ts, i.source, i.name, i.kind, i.value, i.unit);
+          direct.plainNumber(i.ts, i.source, i.name, i.kind, numberJsonOf(i.value)!, i.unit);
           asItems.item(i);
         }
         expect(direct.finish()).toEqual(asItems.finish());
