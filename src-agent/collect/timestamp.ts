@@ -248,7 +248,10 @@ function localHour(year: number, month: number, day: number, hour: number): Loca
 
 /**
  * Local times that do not exist or exist twice are read with the offset before the change,
- * so a change anywhere in the hour shows as a next hour that does not start an hour later.
+ * so a change in the hour mostly shows as a next hour that does not start an hour later.
+ * Where it does not (below), every reading in the hour is still read with the offset before
+ * the change, as Date reads it: `start` holds for the whole hour, and only the readings are
+ * not written back as they are.
  */
 function readLocalHour(year: number, month: number, day: number, hour: number): LocalHour {
   const start = new Date(year, month - 1, day, hour).getTime();
