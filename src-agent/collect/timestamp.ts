@@ -31,37 +31,24 @@ export function itemTimestamp(text: string, order: DateOrder, zone: Zone): Agent
  */
 function asWritten(text: string): AgentTimestamp | null {
   if (text.length !== 23 || text.charCodeAt(19) !== 0x2e || digits(text, 20, 3) < 0) return null;
-  const year = digits(text, 0, 4);
-  const month = digits(text, 5, 2);
-  const day = digits(text, 8, 2);
-  const hour = digits(text, 11, 2);
-  const minute = digits(text, 14, 2);
-  const second = digits(text, 17, 2);
-  const t = text.charCodeAt(10);
+  if (!readFields(text)) return null;
+  const { year, month, day, hour, minute, second } = fields;
+  // In range, or the hour's cache key (localHour) would name another hour.
   if (
-    year < 0 ||
     year > 9998 ||
     month < 1 ||
     month > 12 ||
     day < 1 ||
     day > 31 ||
-    hour < 0 ||
     hour > 23 ||
-    minute < 0 ||
     minute > 59 ||
-    second < 0 ||
-    second > 59 ||
-    text.charCodeAt(4) !== DASH ||
-    text.charCodeAt(7) !== DASH ||
-    (t !== 0x54 && t !== 0x20) ||
-    text.charCodeAt(13) !== COLON ||
-    text.charCodeAt(16) !== COLON
+    second > 59
   ) {
     return null;
   }
   const { offset } = localHour(year, month, day, hour);
   if (offset === null) return null;
-  // Every character was checked above: digits and separators, which JSON writes as they are.
+  // Every character was checked: digits and separators, which JSON writes as they are.
   return (text.slice(0, 10) + 'T' + text.slice(11) + offset) as AgentTimestamp;
 }
 
@@ -106,30 +93,8 @@ export function parseByPattern(text: string, order: DateOrder, zone: Zone): numb
  * log writes, at a third of the pattern's cost. Undefined for anything else.
  */
 function parseFixedWidth(text: string, zone: Zone): number | undefined {
+  if (!readFields(text)) return undefined;
   const n = text.length;
-  if (n < 19) return undefined;
-  const year = digits(text, 0, 4);
-  const month = digits(text, 5, 2);
-  const day = digits(text, 8, 2);
-  const hour = digits(text, 11, 2);
-  const minute = digits(text, 14, 2);
-  const second = digits(text, 17, 2);
-  const t = text.charCodeAt(10);
-  if (
-    year < 0 ||
-    month < 0 ||
-    day < 0 ||
-    hour < 0 ||
-    minute < 0 ||
-    second < 0 ||
-    text.charCodeAt(4) !== DASH ||
-    text.charCodeAt(7) !== DASH ||
-    (t !== 0x54 && t !== 0x20) ||
-    text.charCodeAt(13) !== COLON ||
-    text.charCodeAt(16) !== COLON
-  ) {
-    return undefined;
-  }
   let at = 19;
   let ms = 0;
   const point = text.charCodeAt(at);
@@ -158,7 +123,36 @@ function parseFixedWidth(text: string, zone: Zone): number | undefined {
       offset = (sign === DASH ? -1 : 1) * (hh * 60 + mm);
     } else return undefined;
   }
+  const { year, month, day, hour, minute, second } = fields;
   return instant(year, month, day, hour, minute, second, ms, offset, zone);
+}
+
+/** What readFields read last: one record, reused, as this runs once per log entry. */
+const fields = { year: 0, month: 0, day: 0, hour: 0, minute: 0, second: 0 };
+
+/** Reads `YYYY-MM-DD[T ]hh:mm:ss` at the start of `text` into `fields`: whether it is there. */
+function readFields(text: string): boolean {
+  if (text.length < 19) return false;
+  const t = text.charCodeAt(10);
+  fields.year = digits(text, 0, 4);
+  fields.month = digits(text, 5, 2);
+  fields.day = digits(text, 8, 2);
+  fields.hour = digits(text, 11, 2);
+  fields.minute = digits(text, 14, 2);
+  fields.second = digits(text, 17, 2);
+  return (
+    fields.year >= 0 &&
+    fields.month >= 0 &&
+    fields.day >= 0 &&
+    fields.hour >= 0 &&
+    fields.minute >= 0 &&
+    fields.second >= 0 &&
+    text.charCodeAt(4) === DASH &&
+    text.charCodeAt(7) === DASH &&
+    (t === 0x54 || t === 0x20) &&
+    text.charCodeAt(13) === COLON &&
+    text.charCodeAt(16) === COLON
+  );
 }
 
 const DASH = 0x2d;

@@ -1,7 +1,7 @@
 // An entry's items as objects, where the agent writes them straight into a batch: what
 // tests of the parser compare. A number the parser hands over as a plain number (its JSON
 // text) becomes the item it stands for (BatchWriter.plainNumber writes that item's row).
-import type { Entry } from '../../src-agent/collect/entries.ts';
+import type { Entry, FrameRules } from '../../src-agent/collect/entries.ts';
 import type { BatchStates, ParseOutcome, SourceParser } from '../../src-agent/collect/parse.ts';
 import type { NewItem } from '../../src-agent/transport/codec.ts';
 
@@ -35,3 +35,9 @@ export function parseItems(
   );
   return { items, ...outcome };
 }
+
+/** A parser that only frames, for code that frames and never parses (tailOnce). */
+export const framingOnly = (frame: FrameRules): SourceParser => ({
+  frame,
+  parse: () => ({ problems: [], ts: null }),
+});

@@ -11,10 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectEncoding } from '../../../src-agent/collect/decode.ts';
 import { frameLines, type Entry, type FrameRules } from '../../../src-agent/collect/entries.ts';
 import { decodeLines } from '../../../src-agent/collect/lines.ts';
-import type { SourceParser } from '../../../src-agent/collect/parse.ts';
 import { readEntries, transferables } from '../../../src-agent/collect/read-entries.ts';
 import { READ_CHUNK_BYTES, tailOnce, type TailTarget } from '../../../src-agent/collect/tail.ts';
 import type { FileCursor } from '../../../src-agent/outbox/outbox.ts';
+import { framingOnly } from '../../helpers/parse-items.ts';
 
 let dir: string;
 beforeAll(async () => {
@@ -38,7 +38,7 @@ let files = 0;
 async function targetOf(bytes: Uint8Array, encoding: string, frame: FrameRules) {
   const absPath = path.join(dir, `app${++files}.log`);
   await writeFile(absPath, bytes);
-  const parser: SourceParser = { frame, parse: () => ({ problems: [], ts: null }) };
+  const parser = framingOnly(frame);
   return {
     source: 's',
     relPath: path.basename(absPath),

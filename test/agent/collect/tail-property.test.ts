@@ -7,7 +7,8 @@ import path from 'node:path';
 import fc from 'fast-check';
 import iconv from 'iconv-lite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MAX_ENTRY_CHARS, type SourceParser } from '../../../src-agent/collect/parse.ts';
+import { MAX_ENTRY_CHARS } from '../../../src-agent/collect/parse.ts';
+import { framingOnly } from '../../helpers/parse-items.ts';
 import { readEntries } from '../../../src-agent/collect/read-entries.ts';
 import { READ_CHUNK_BYTES, tailOnce, type TailTarget } from '../../../src-agent/collect/tail.ts';
 import type { FileCursor } from '../../../src-agent/outbox/outbox.ts';
@@ -20,11 +21,10 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-// Framing only: tailOnce never parses.
-const parser: SourceParser = {
-  frame: { startsEntry: (line) => line.startsWith('2025-'), maxEntryChars: MAX_ENTRY_CHARS },
-  parse: () => ({ problems: [], ts: null }),
-};
+const parser = framingOnly({
+  startsEntry: (line) => line.startsWith('2025-'),
+  maxEntryChars: MAX_ENTRY_CHARS,
+});
 
 // Beyond cp1252: characters of several UTF-8 lengths, a surrogate pair, and U+0A05 beside
 // U+0100, whose UTF-16 bytes hold a line feed's two bytes at an odd position (no line feed).

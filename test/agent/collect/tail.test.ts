@@ -2,7 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MAX_ENTRY_CHARS, type SourceParser } from '../../../src-agent/collect/parse.ts';
+import { MAX_ENTRY_CHARS } from '../../../src-agent/collect/parse.ts';
+import { framingOnly } from '../../helpers/parse-items.ts';
 import { readEntries } from '../../../src-agent/collect/read-entries.ts';
 import {
   MAX_READ_BYTES,
@@ -20,11 +21,10 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-// Framing only: tailOnce never parses.
-const parser: SourceParser = {
-  frame: { startsEntry: (line) => line.startsWith('2025-'), maxEntryChars: MAX_ENTRY_CHARS },
-  parse: () => ({ problems: [], ts: null }),
-};
+const parser = framingOnly({
+  startsEntry: (line) => line.startsWith('2025-'),
+  maxEntryChars: MAX_ENTRY_CHARS,
+});
 
 const entriesOf = (pass: TailPass | null) =>
   pass ? readEntries(pass.read, parser.frame).entries : [];

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  itemTimestamp,
   parseByPattern,
   parseTimestamp,
   toLocalIso,
@@ -85,6 +86,15 @@ describe('the fixed-width reading', () => {
     expect(parseTimestamp('2025-06-23T08:00:04.0999999999999999Z', 'ymd', 'local')).toBe(
       Date.UTC(2025, 5, 23, 8, 0, 4, 99),
     );
+  });
+});
+
+describe('itemTimestamp', () => {
+  it("takes hour 24 for no hour, also after the next day's hour 0 was read", () => {
+    // Hour 24 of one day and hour 0 of the next would be the same hour to a cache keyed by
+    // the fields' values.
+    expect(itemTimestamp('2025-05-12 00:00:00.000', 'ymd', 'local')).not.toBeNull();
+    expect(itemTimestamp('2025-05-11 24:00:00.000', 'ymd', 'local')).toBeNull();
   });
 });
 
