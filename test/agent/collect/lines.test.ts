@@ -4,6 +4,7 @@ import iconv from 'iconv-lite';
 import { decode, detectEncoding, isSingleByte } from '../../../src-agent/collect/decode.ts';
 import {
   completeLength,
+  DECODE_PIECE_BYTES,
   decodeLines,
   linesFromEnd,
   splitLines,
@@ -93,6 +94,59 @@ describe('decodeLines', () => {
           expect(decodeLines(chunk, base, encoding).lines).toEqual(slow);
         }),
         { numRuns: 200 },
+      );
+    }
+  });
+
+  it('gives the same lines from a read larger than a decoded piece', () => {
+    const PIECE = DECODE_PIECE_BYTES;
+    // Lines around the piece size, line ends of both kinds, and a last line left open.
+    const line = fc.record({
+      length: fc.oneof(
+        fc.nat(200),
+        fc.integer({ min: PIECE - 3, max: PIECE + 3 }),
+        fc.nat(2 * PIECE),
+      ),
+      crlf: fc.boolean(),
+      byte: fc.integer({ min: 0x20, max: 0xff }),
+    });
+    const build = (lines: { length: number; crlf: boolean; byte: number }[], open: number) =>
+      Buffer.concat([
+        ...lines.map(({ length, crlf, byte }) =>
+          Buffer.concat([Buffer.alloc(length, byte), Buffer.from(crlf ? '\r\n' : '\n')]),
+        ),
+        Buffer.alloc(open, 0x41),
+      ]);
+    const lineEndingAt = (lf: number, crlf: boolean) => ({
+      length: lf - (crlf ? 1 : 0),
+      crlf,
+      byte: 0x61,
+    });
+    // A piece ends exactly at a line feed, just before one, just after a carriage return.
+    const edges = [
+      [lineEndingAt(PIECE - 1, false), { length: 10, crlf: false, byte: 0x62 }],
+      [lineEndingAt(PIECE, false), { length: 10, crlf: true, byte: 0x62 }],
+      [lineEndingAt(PIECE - 1, true), { length: PIECE, crlf: false, byte: 0xfc }],
+    ];
+    for (const name of ['cp1252', 'utf8']) {
+      const encoding = detectEncoding(Buffer.alloc(0), name);
+      const check = (chunk: Buffer, base: number) => {
+        const slow = splitLines(chunk, base, encoding).map((l) => ({
+          text: decode(l.bytes, encoding),
+          start: l.start,
+          end: l.end,
+        }));
+        expect(decodeLines(chunk, base, encoding).lines).toEqual(slow);
+      };
+      for (const lines of edges) check(build(lines, 5), 7);
+      fc.assert(
+        fc.property(
+          fc.array(line, { maxLength: 8 }),
+          fc.nat(100),
+          fc.nat(1000),
+          (lines, open, base) => check(build(lines, open), base),
+        ),
+        { numRuns: 40 },
       );
     }
   });
