@@ -10,7 +10,7 @@ import { buildAgent } from '../scripts/build-agent.mjs';
 import { readStatusFile } from '../src-agent/status-file.ts';
 import type { StatusSnapshot } from '../src-agent/status.ts';
 import { startServer, type RunningServer } from '../src-server/server.ts';
-import { startSimulator, type Kind } from './simulator.ts';
+import { DEFAULT_XRM_VERSION, startSimulator, type Kind } from './simulator.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const demoDir = path.join(root, '.demo');
@@ -72,9 +72,17 @@ async function main(): Promise<void> {
 
   const serverLog = pino({ level: 'info' }, createWriteStream(path.join(demoDir, 'server.log')));
   const server = await startServer({ dataDir: path.join(demoDir, 'server'), port, log: serverLog });
+  // The microscopes' software is installed: their log folders are there before the agents
+  // start, as in a lab. The simulator makes a folder only with its first line, which for a
+  // quiet source came after the agent had looked and counted the folder as missing.
+  await Promise.all(
+    devices.flatMap((d) =>
+      Object.values(d.sources).map(({ folder }) =>
+        mkdir(folder.replace('<version>', DEFAULT_XRM_VERSION), { recursive: true }),
+      ),
+    ),
+  );
   const simulator = startSimulator({ root: logs, linesPerSecond: 4 });
-  // The Xradia sources look for their version folder: let the simulator create it first.
-  await new Promise((resolve) => setTimeout(resolve, 500));
   const agents = await Promise.all(devices.map((d) => startAgent(d, server)));
 
   const startedAt = Date.now();
